@@ -1,0 +1,16 @@
+// Package onnximport reads ONNX models into a clean in-memory form and writes them back.
+//
+// A Model keeps the protobuf it was read from as the record of truth: everything the package does
+// not interpret (doc strings, metadata, value_info, functions, training info, unknown fields) is
+// written back unchanged. On top of it, Model.Graph is a validated view of the main graph: nodes in
+// topological order with typed attributes, initializers decoded to Tensors, graph inputs and outputs
+// with their declared shapes.
+//
+// Validation happens at load time and reports the first problem as one error naming the node and
+// what was expected: an op the project does not support, an attribute value it does not support, a
+// default-domain opset outside [MinOpset, MaxOpset], an input no node, initializer or graph input
+// produces (a dangling edge), or a cycle. Check lists every unsupported node instead of stopping at
+// the first, for `xreg-onnx inspect`.
+//
+// InferShapes propagates static shapes through the supported ops, given concrete input shapes.
+package onnximport
