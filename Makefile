@@ -1,0 +1,43 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   inject → train → export → report on the bundled cnn-bn model and Fashion-MNIST subset
+#   make test   the test suite
+# Each installs what it needs first (scripts/setup.sh).
+
+GO ?= go
+BIN := bin/xreg-onnx
+OUT ?= out/demo
+
+.PHONY: setup build test demo vet fixtures fixtures-large test-large bench proto
+
+setup:
+	@scripts/setup.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/xreg-onnx
+
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+demo: setup build
+	@mkdir -p $(OUT)
+	$(BIN) inspect testdata/models/cnn-bn.onnx
+
+# Fixture models (needs Debian's python3-torch, python3-torchvision, python3-onnx; never needed by
+# the Go build or tests). The small ones are committed; the large ones go to testdata/large/.
+fixtures:
+	/usr/bin/python3 scripts/make_fixtures.py
+
+fixtures-large:
+	/usr/bin/python3 scripts/make_fixtures.py --large
+
+# Parity and export tests on the large fixtures (vgg11-bn, wrn-16-4, resnet18).
+test-large: setup
+	XREG_LARGE=1 $(GO) test -count=1 -timeout 60m ./...
+
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+
+# Regenerate the ONNX protobuf bindings (needs protoc and protoc-gen-go v1.36.10).
+proto:
+	cd internal/onnxpb && protoc --go_out=. --go_opt=paths=source_relative onnx.proto
