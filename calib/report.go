@@ -1,0 +1,416 @@
+package calib
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Report is a calibration report: one or more models measured on the same
+// data, with free-form provenance and an optional σ trajectory.
+type Report struct {
+	// Title heads report.md and report.html; empty means
+	// "Calibration report".
+	Title string `json:"title,omitempty"`
+	// Models are shown side by side in this order. Names must be
+	// non-empty and stay distinct after FileName.
+	Models []Model `json:"models"`
+	// Provenance is listed sorted by key (model file, data set, seed, …).
+	Provenance map[string]string `json:"provenance,omitempty"`
+	// Trajectory, when not empty, is plotted and summarised.
+	Trajectory Trajectory `json:"trajectory,omitempty"`
+}
+
+// Model is one named entry of a Report, such as "original", "fine-tuned",
+// "temperature" or "mc-4".
+type Model struct {
+	Name    string   `json:"name"`
+	Metrics *Metrics `json:"metrics"`
+}
+
+// FileName returns the name of a model as used in file names: every rune
+// other than an ASCII letter, digit, '-', '_' or '.' becomes '_'.
+func FileName(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, name)
+}
+
+// WriteReport writes the report r into dir, creating dir if needed:
+//
+//	report.json                      every metric and bin, the provenance and trajectory
+//	report.md                        tables, one row per model, and per-class accuracy
+//	report.html                      the same, self-contained, figures embedded
+//	reliability-<name>.png and .svg  one reliability diagram per model
+//	sigma.png and sigma.svg          the σ trajectory, when r has one
+//
+// where <name> is FileName of the model name. Each file is written to a
+// temporary file in dir and renamed into place, so a reader never sees a
+// partial file.
+func WriteReport(dir string, r *Report) error {
+	if err := checkReport(r); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("calib: report: %w", err)
+	}
+	figs := make([]figure, 0, len(r.Models)+1)
+	for _, m := range r.Models {
+		f, err := renderFigure("reliability-"+FileName(m.Name), m.Name, func(w *bytes.Buffer, format string) error {
+			return PlotReliability(w, m.Metrics, m.Name, format)
+		})
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f)
+	}
+	if len(r.Trajectory.Names()) > 0 {
+		f, err := renderFigure("sigma", "σ trajectory", func(w *bytes.Buffer, format string) error {
+			return PlotTrajectory(w, r.Trajectory, "σ trajectory", format)
+		})
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f)
+	}
+	for _, f := range figs {
+		if err := writeFileAtomic(filepath.Join(dir, f.base+".png"), f.png); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(dir, f.base+".svg"), f.svg); err != nil {
+			return err
+		}
+	}
+
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("calib: report: encode json: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "report.md"), markdown(r, figs)); err != nil {
+		return err
+	}
+	h, err := htmlReport(r, figs)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "report.html"), h)
+}
+
+func checkReport(r *Report) error {
+	if r == nil || len(r.Models) == 0 {
+		return fmt.Errorf("calib: report has no models")
+	}
+	seen := map[string]string{}
+	for i, m := range r.Models {
+		if m.Name == "" {
+			return fmt.Errorf("calib: report model %d has no name", i)
+		}
+		if m.Metrics == nil || len(m.Metrics.Bins) == 0 {
+			return fmt.Errorf("calib: report model %q has no metrics", m.Name)
+		}
+		fn := FileName(m.Name)
+		if prev, ok := seen[fn]; ok {
+			return fmt.Errorf("calib: report models %q and %q share the file name %q", prev, m.Name, fn)
+		}
+		seen[fn] = m.Name
+	}
+	return nil
+}
+
+// figure is one rendered figure: file base name, caption and both
+// encodings.
+type figure struct {
+	base, caption string
+	png, svg      []byte
+}
+
+func renderFigure(base, caption string, plot func(*bytes.Buffer, string) error) (figure, error) {
+	f := figure{base: base, caption: caption}
+	var p, s bytes.Buffer
+	if err := plot(&p, "png"); err != nil {
+		return f, err
+	}
+	if err := plot(&s, "svg"); err != nil {
+		return f, err
+	}
+	f.png, f.svg = p.Bytes(), s.Bytes()
+	return f, nil
+}
+
+// writeFileAtomic writes data to a temporary file next to path and renames
+// it onto path.
+func writeFileAtomic(path string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("calib: write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("calib: write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("calib: write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("calib: write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("calib: write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("calib: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// table is a header and rows of cells, rendered to Markdown or HTML.
+type table struct {
+	Head  []string
+	Right []bool // right-align the column
+	Rows  [][]string
+}
+
+// view is everything report.md and report.html show.
+type view struct {
+	Title      string
+	Note       string
+	Summary    table
+	PerClass   table
+	Sigma      table
+	Provenance table
+}
+
+func num(v float64) string { return fmt.Sprintf("%.4f", v) }
+
+func buildView(r *Report) view {
+	v := view{Title: r.Title}
+	if v.Title == "" {
+		v.Title = "Calibration report"
+	}
+	first := r.Models[0].Metrics
+	bins, sameBins := len(first.Bins), true
+	for _, m := range r.Models {
+		sameBins = sameBins && len(m.Metrics.Bins) == bins
+	}
+	binText := "the bin count of each model is in report.json"
+	if sameBins {
+		binText = fmt.Sprintf("%d bins", bins)
+	}
+	v.Note = fmt.Sprintf("ECE and MCE use equal-width bins, adaptive ECE equal-mass bins, on the top-label confidence (%s). "+
+		"NLL is the mean natural-log loss with probabilities floored at %g. "+
+		"Brier is the multi-class score mean Σ_k (p_k − 1[k = y])², in [0, 2]. "+
+		"Per-class accuracy is the recall of each class.", binText, ProbFloor)
+
+	v.Summary = table{
+		Head:  []string{"model", "n", "accuracy", "NLL", "Brier", "ECE", "adaptive ECE", "MCE", "mean confidence"},
+		Right: []bool{false, true, true, true, true, true, true, true, true},
+	}
+	maxK := 0
+	for _, m := range r.Models {
+		x := m.Metrics
+		v.Summary.Rows = append(v.Summary.Rows, []string{m.Name, fmt.Sprint(x.N), num(x.Accuracy), num(x.NLL),
+			num(x.Brier), num(x.ECE), num(x.AdaptiveECE), num(x.MCE), num(x.MeanConfidence)})
+		maxK = max(maxK, len(x.PerClass))
+	}
+
+	v.PerClass.Head = []string{"class", "n"}
+	v.PerClass.Right = []bool{true, true}
+	for _, m := range r.Models {
+		v.PerClass.Head = append(v.PerClass.Head, m.Name)
+		v.PerClass.Right = append(v.PerClass.Right, true)
+	}
+	for k := range maxK {
+		n := 0
+		if k < len(first.PerClass) {
+			n = first.PerClass[k].Count
+		}
+		row := []string{fmt.Sprint(k), fmt.Sprint(n)}
+		for _, m := range r.Models {
+			cell := "–"
+			if k < len(m.Metrics.PerClass) && m.Metrics.PerClass[k].Count > 0 {
+				c := m.Metrics.PerClass[k]
+				cell = num(c.Accuracy)
+				if c.Count != n {
+					cell += fmt.Sprintf(" (n=%d)", c.Count)
+				}
+			}
+			row = append(row, cell)
+		}
+		v.PerClass.Rows = append(v.PerClass.Rows, row)
+	}
+
+	if names := r.Trajectory.Names(); len(names) > 0 {
+		v.Sigma = table{Head: []string{"σ", "first", "last", "points"}, Right: []bool{false, true, true, true}}
+		for _, name := range names {
+			var vals []float64
+			var steps []int
+			for _, p := range r.Trajectory {
+				if s, ok := p.Sigma[name]; ok {
+					vals = append(vals, s)
+					steps = append(steps, p.Step)
+				}
+			}
+			v.Sigma.Rows = append(v.Sigma.Rows, []string{name,
+				fmt.Sprintf("%s (step %d)", num(vals[0]), steps[0]),
+				fmt.Sprintf("%s (step %d)", num(vals[len(vals)-1]), steps[len(steps)-1]),
+				fmt.Sprint(len(vals))})
+		}
+	}
+
+	if len(r.Provenance) > 0 {
+		v.Provenance = table{Head: []string{"key", "value"}, Right: []bool{false, false}}
+		keys := make([]string, 0, len(r.Provenance))
+		for k := range r.Provenance {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v.Provenance.Rows = append(v.Provenance.Rows, []string{k, r.Provenance[k]})
+		}
+	}
+	return v
+}
+
+func markdown(r *Report, figs []figure) []byte {
+	v := buildView(r)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# %s\n\n", mdCell(v.Title))
+	writeMDTable(&b, v.Summary)
+	fmt.Fprintf(&b, "\n%s\n", v.Note)
+	fmt.Fprintf(&b, "\n## Per-class accuracy\n\n")
+	writeMDTable(&b, v.PerClass)
+	fmt.Fprintf(&b, "\n## Reliability diagrams\n\n")
+	for _, f := range figs {
+		if f.base == "sigma" {
+			continue
+		}
+		fmt.Fprintf(&b, "![%s](%s.png)\n", mdCell(f.caption), f.base)
+	}
+	if len(v.Sigma.Rows) > 0 {
+		fmt.Fprintf(&b, "\n## σ trajectory\n\n![σ trajectory](sigma.png)\n\n")
+		writeMDTable(&b, v.Sigma)
+	}
+	if len(v.Provenance.Rows) > 0 {
+		fmt.Fprintf(&b, "\n## Provenance\n\n")
+		writeMDTable(&b, v.Provenance)
+	}
+	return b.Bytes()
+}
+
+// mdCell makes s safe inside a Markdown table cell or heading.
+func mdCell(s string) string {
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+func writeMDTable(b *bytes.Buffer, t table) {
+	cells := make([]string, len(t.Head))
+	for i, h := range t.Head {
+		cells[i] = mdCell(h)
+	}
+	fmt.Fprintf(b, "| %s |\n", strings.Join(cells, " | "))
+	for i := range t.Head {
+		cells[i] = "---"
+		if t.Right[i] {
+			cells[i] = "--:"
+		}
+	}
+	fmt.Fprintf(b, "|%s|\n", strings.Join(cells, "|"))
+	for _, row := range t.Rows {
+		for i, c := range row {
+			cells[i] = mdCell(c)
+		}
+		fmt.Fprintf(b, "| %s |\n", strings.Join(cells, " | "))
+	}
+}
+
+type htmlFigure struct {
+	Caption string
+	Src     template.URL
+}
+
+func htmlReport(r *Report, figs []figure) ([]byte, error) {
+	data := struct {
+		V           view
+		Reliability []htmlFigure
+		SigmaFig    *htmlFigure
+	}{V: buildView(r)}
+	for _, f := range figs {
+		hf := htmlFigure{Caption: f.caption,
+			Src: template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(f.svg))}
+		if f.base == "sigma" {
+			data.SigmaFig = &hf
+		} else {
+			data.Reliability = append(data.Reliability, hf)
+		}
+	}
+	var b bytes.Buffer
+	if err := htmlTemplate.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("calib: report: html: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+var htmlTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{.V.Title}}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; }
+th { background: #f2f2f2; }
+td.r { text-align: right; font-variant-numeric: tabular-nums; }
+p.note { color: #555; max-width: 60em; }
+.figs { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; }
+figure img { width: 27em; height: auto; border: 1px solid #eee; }
+figure.wide img { width: 45em; }
+figcaption { text-align: center; color: #555; }
+</style>
+</head>
+<body>
+<h1>{{.V.Title}}</h1>
+{{template "table" .V.Summary}}
+<p class="note">{{.V.Note}}</p>
+<h2>Reliability diagrams</h2>
+<div class="figs">
+{{range .Reliability}}<figure><img src="{{.Src}}" alt="reliability diagram of {{.Caption}}"><figcaption>{{.Caption}}</figcaption></figure>
+{{end}}</div>
+<h2>Per-class accuracy</h2>
+{{template "table" .V.PerClass}}
+{{- if .SigmaFig}}
+<h2>σ trajectory</h2>
+<figure class="wide"><img src="{{.SigmaFig.Src}}" alt="σ trajectory"></figure>
+{{template "table" .V.Sigma}}
+{{- end}}
+{{- if .V.Provenance.Rows}}
+<h2>Provenance</h2>
+{{template "table" .V.Provenance}}
+{{- end}}
+</body>
+</html>
+{{define "table"}}<table>
+<tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>
+{{$t := .}}{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if index $t.Right $i}} class="r"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
+`))

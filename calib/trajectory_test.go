@@ -1,0 +1,53 @@
+package calib
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestReadTrajectory(t *testing.T) {
+	got, err := ReadTrajectory(filepath.Join("testdata", "train.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// train/eval lines and the reg line without sigma (step 120) are skipped.
+	want := Trajectory{
+		{Step: 0, Epoch: 0, Sigma: map[string]float64{"/conv1/BatchNorm:noise": 0.1, "/layer1/bn1/BatchNorm:noise": 0.1}},
+		{Step: 50, Epoch: 0, Sigma: map[string]float64{"/conv1/BatchNorm:noise": 0.131, "/layer1/bn1/BatchNorm:noise": 0.092}},
+		{Step: 100, Epoch: 1, Sigma: map[string]float64{"/conv1/BatchNorm:noise": 0.164, "/layer1/bn1/BatchNorm:noise": 0.085}},
+		{Step: 150, Epoch: 2, Sigma: map[string]float64{"/conv1/BatchNorm:noise": 0.18}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	if names := got.Names(); !reflect.DeepEqual(names, []string{"/conv1/BatchNorm:noise", "/layer1/bn1/BatchNorm:noise"}) {
+		t.Errorf("names %q", names)
+	}
+}
+
+func TestReadTrajectoryErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, test := range []struct {
+		name, content, contains string
+	}{
+		{"syntax", "{\"step\": 1, \"kind\": \"reg\", \"sigma\": {\"a\": 1}}\n{\"step\": 2,\n", "line 2"},
+		{"array", "[1, 2]\n", "line 1"},
+		{"no step", "{\"kind\": \"reg\", \"sigma\": {\"a\": 0.1}}\n", "line 1: reg entry without step"},
+		{"sigma type", "{\"step\": 3, \"kind\": \"reg\", \"sigma\": {\"a\": \"x\"}}\n", "line 1"},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(test.name, " ", "_")+".jsonl")
+		if err := os.WriteFile(path, []byte(test.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadTrajectory(path)
+		if err == nil || !strings.HasPrefix(err.Error(), "calib: ") || !strings.Contains(err.Error(), test.contains) {
+			t.Errorf("%s: error %v, want one containing %q", test.name, err, test.contains)
+		}
+	}
+	if _, err := ReadTrajectory(filepath.Join(dir, "missing.jsonl")); err == nil {
+		t.Error("missing file: no error")
+	}
+}
