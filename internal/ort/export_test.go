@@ -1,0 +1,4 @@
+package ort
+
+// FindLibrary exposes the library search to the external tests.
+var FindLibrary = findLibrary

@@ -1,0 +1,21 @@
+// Package predict turns a classifier's outputs into class probabilities, for the predict and serve
+// commands: it reads inputs (NumPy .npy arrays, PNG/JPEG images, JSON arrays), fits them to the
+// model's input shape, runs the model through internal/ort and serves predictions over HTTP.
+//
+// A Predictor wraps a single-input model whose first output holds one score vector per example. If
+// every row of that output is already a probability vector (non-negative, summing to 1 within 1e-4)
+// it is returned as is; otherwise softmax is applied to every row, and Result says which.
+//
+// Input shapes: an input fits the model when it has the model's rank and equal sizes wherever the
+// model's dimension is fixed (-1 in ort.Info accepts any size). A single example without the batch
+// dimension is accepted when the model's batch dimension is dynamic or 1; it becomes a batch of one.
+//
+// Images are decoded, resized with bilinear interpolation (golang.org/x/image/draw) to the model's
+// height and width, and scaled to [0, 1] without mean/std normalisation; transparent pixels count as
+// black. The model input layout decides the conversion: [N, C, H, W] with C = 1 (gray, ITU-R 601
+// luma) or 3 (RGB planes), [N, H, W] (gray), or [N, L] (a flattened square gray image, L = S*S, or
+// RGB planes, L = 3*S*S). A dynamic H or W takes the image's own size.
+//
+// Runs are serialised: one Predictor runs one batch at a time, which bounds memory and CPU use when
+// serving (raise ort.Options.IntraOpThreads to use more cores per run).
+package predict

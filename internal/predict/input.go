@@ -1,0 +1,196 @@
+package predict
+
+import (
+	"bufio"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // register the JPEG decoder
+	_ "image/png"  // register the PNG decoder
+	"math"
+	"os"
+	"reflect"
+
+	"github.com/sbinet/npyio"
+	"golang.org/x/image/draw"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/ort"
+)
+
+// LoadNPY reads a float32 or float64 NumPy array (C or Fortran order) as row-major float32 data.
+func LoadNPY(path string) (data []float32, shape []int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("predict: %w", err)
+	}
+	defer f.Close()
+	r, err := npyio.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return nil, nil, fmt.Errorf("predict: %s: %w", path, err)
+	}
+	dims := r.Header.Descr.Shape
+	shape = make([]int64, len(dims))
+	for i, d := range dims {
+		shape[i] = int64(d)
+	}
+	switch npyio.TypeFrom(r.Header.Descr.Type) {
+	case reflect.TypeFor[float32]():
+		err = r.Read(&data)
+	case reflect.TypeFor[float64]():
+		var d64 []float64
+		if err = r.Read(&d64); err == nil {
+			data = make([]float32, len(d64))
+			for i, v := range d64 {
+				data[i] = float32(v)
+			}
+		}
+	default:
+		return nil, nil, fmt.Errorf("predict: %s: dtype %q: want float32 or float64", path, r.Header.Descr.Type)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("predict: %s: %w", path, err)
+	}
+	if int64(len(data)) != numel(shape) {
+		return nil, nil, fmt.Errorf("predict: %s: shape %v but %d values", path, shape, len(data))
+	}
+	if r.Header.Descr.Fortran && len(shape) > 1 {
+		data = fromFortran(data, shape)
+	}
+	return data, shape, nil
+}
+
+// fromFortran reorders column-major data (first index fastest) to row-major (last index fastest).
+func fromFortran(data []float32, shape []int64) []float32 {
+	out := make([]float32, len(data))
+	idx := make([]int64, len(shape))
+	for src := range data {
+		// idx is the multi-index of data[src] in column-major order; find its row-major offset.
+		dst := int64(0)
+		for k := range shape {
+			dst = dst*shape[k] + idx[k]
+		}
+		out[dst] = data[src]
+		for k := 0; k < len(shape); k++ {
+			idx[k]++
+			if idx[k] < shape[k] {
+				break
+			}
+			idx[k] = 0
+		}
+	}
+	return out
+}
+
+// imageLayout is how an image maps to one example of the model input.
+type imageLayout struct {
+	channels int64 // 1 (gray) or 3 (RGB)
+	height   int64 // -1: the image's own
+	width    int64 // -1: the image's own
+	flat     bool  // [N, L] input: the example is a flat vector
+}
+
+func layoutFor(in ort.Info) (imageLayout, error) {
+	s := in.Shape
+	bad := func(why string) (imageLayout, error) {
+		return imageLayout{}, fmt.Errorf("predict: model input %s: cannot take an image: %s", in, why)
+	}
+	switch len(s) {
+	case 4: // N, C, H, W
+		c := s[1]
+		if c == -1 {
+			c = 3
+		}
+		if c != 1 && c != 3 {
+			return bad(fmt.Sprintf("want 1 or 3 channels in [N C H W], got %d", c))
+		}
+		return imageLayout{channels: c, height: s[2], width: s[3]}, nil
+	case 3: // N, H, W
+		return imageLayout{channels: 1, height: s[1], width: s[2]}, nil
+	case 2: // N, L
+		l := s[1]
+		if l < 0 {
+			return bad("the flattened size is dynamic")
+		}
+		if side := isqrt(l); side*side == l {
+			return imageLayout{channels: 1, height: side, width: side, flat: true}, nil
+		}
+		if side := isqrt(l / 3); l%3 == 0 && 3*side*side == l {
+			return imageLayout{channels: 3, height: side, width: side, flat: true}, nil
+		}
+		return bad(fmt.Sprintf("%d is neither S*S (gray) nor 3*S*S (RGB)", l))
+	}
+	return bad("want [N C H W], [N H W] or [N L]")
+}
+
+func isqrt(n int64) int64 {
+	r := int64(math.Sqrt(float64(n)))
+	for r*r > n {
+		r--
+	}
+	for (r+1)*(r+1) <= n {
+		r++
+	}
+	return r
+}
+
+// LoadImage decodes a PNG or JPEG file and converts it to one example of the model input in (see
+// the package documentation for the layouts), resized to the model's height and width and scaled to
+// [0, 1]. The returned shape has a batch dimension of 1.
+func LoadImage(path string, in ort.Info) (data []float32, shape []int64, err error) {
+	layout, err := layoutFor(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("predict: %w", err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(bufio.NewReader(f))
+	if err != nil {
+		return nil, nil, fmt.Errorf("predict: decode image %s: %w", path, err)
+	}
+	data, h, w := imageToCHW(img, layout)
+	if layout.flat {
+		return data, []int64{1, int64(len(data))}, nil
+	}
+	if len(in.Shape) == 3 {
+		return data, []int64{1, h, w}, nil
+	}
+	return data, []int64{1, layout.channels, h, w}, nil
+}
+
+// imageToCHW resizes img to the layout's size (or keeps its own) and returns channel planes of
+// values in [0, 1], with the height and width used.
+func imageToCHW(img image.Image, layout imageLayout) ([]float32, int64, int64) {
+	b := img.Bounds()
+	h, w := layout.height, layout.width
+	if h < 0 {
+		h = int64(b.Dy())
+	}
+	if w < 0 {
+		w = int64(b.Dx())
+	}
+	rgba := image.NewRGBA(image.Rect(0, 0, int(w), int(h)))
+	if int64(b.Dx()) == w && int64(b.Dy()) == h {
+		draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
+	} else {
+		draw.BiLinear.Scale(rgba, rgba.Bounds(), img, b, draw.Src, nil)
+	}
+	plane := int(h * w)
+	data := make([]float32, int(layout.channels)*plane)
+	for y := 0; y < int(h); y++ {
+		for x := 0; x < int(w); x++ {
+			c := rgba.RGBAAt(x, y)
+			i := y*int(w) + x
+			if layout.channels == 1 {
+				data[i] = float32(color.GrayModel.Convert(c).(color.Gray).Y) / 255
+				continue
+			}
+			data[i] = float32(c.R) / 255
+			data[plane+i] = float32(c.G) / 255
+			data[2*plane+i] = float32(c.B) / 255
+		}
+	}
+	return data, h, w
+}
