@@ -36,6 +36,11 @@ var ops = map[string]opSpec{
 	"Resize":             {since: 11, check: checkResize},
 	"RandomNormalLike":   {since: 1},
 	"RandomUniformLike":  {since: 1},
+	// Sin, Cos and GridSample are emitted by inject's input augmentation (rotation and bilinear
+	// resampling); the trainer has builders for them.
+	"Sin":        {since: 7},
+	"Cos":        {since: 7},
+	"GridSample": {since: 16, check: checkGridSample},
 }
 
 // SupportedOps returns the supported op types, sorted.
@@ -154,4 +159,16 @@ func checkResize(n *Node, _ int64) error {
 		return fmt.Errorf("attribute keep_aspect_ratio_policy=%q is not supported (stretch is)", p)
 	}
 	return nil
+}
+
+func checkGridSample(n *Node, opset int64) error {
+	// Opset 20 renamed the bilinear mode "linear" (and allowed N-D inputs).
+	if opset >= 20 {
+		if err := oneOf("mode", n.Str("mode", "linear"), "linear"); err != nil {
+			return err
+		}
+	} else if err := oneOf("mode", n.Str("mode", "bilinear"), "bilinear"); err != nil {
+		return err
+	}
+	return oneOf("padding_mode", n.Str("padding_mode", "zeros"), "zeros")
 }

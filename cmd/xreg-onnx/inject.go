@@ -1,0 +1,191 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+func init() {
+	commands = append(commands, &cli.Command{
+		Name:      "inject",
+		Usage:     "add learnable noise after normalization layers (and input augmentation) to an ONNX model",
+		ArgsUsage: "model.onnx",
+		Description: "Rewrites the model so that it carries the regularization parameters of cross-regularization\n" +
+			"and writes a new, valid ONNX file (onnxruntime runs it with random noise; `train` takes it).\n" +
+			"The input file is never modified; the output is written atomically.\n" +
+			"\n" +
+			"Noise goes after every BatchNormalization, LayerNormalization (also the ReduceMean…Sqrt→Div\n" +
+			"form of older exporters), InstanceNormalization and GroupNormalization, before the nodes that\n" +
+			"read it: additive y = x + σ·ε, multiplicative y = x·(1 + σ·ε), ε ~ N(0, 1), σ = exp(log σ),\n" +
+			"log σ an initializer xreg.noise.<node>.log_sigma (one value per point, or per channel).\n" +
+			"\n" +
+			"--augment resamples the image input (N×C×H×W) before the first layer; each transform has one\n" +
+			"learnable magnitude m (initializer xreg.augment.<kind>.magnitude) and each sample draws\n" +
+			"u ~ U(−1, 1): translate shifts by m·u pixels (x and y drawn separately), rotate turns by m·u\n" +
+			"degrees, shear slants by m·u (x += m·u·y), scale zooms by exp(m·u). Bilinear sampling makes\n" +
+			"the loss differentiable in m. Models below opset 16 are raised to 16 (GridSample) where that\n" +
+			"is known to be safe.\n" +
+			"\n" +
+			"The metadata entry xreg.regs lists every parameter (name, kind, point, initial value, added\n" +
+			"nodes). Flags go before the model file.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the injected model to `FILE` (default: <model>.xreg.onnx beside the input)"},
+			&cli.StringFlag{Name: "mode", Value: inject.Additive, Usage: "noise `MODE`: additive (x + σ·ε) or multiplicative (x·(1 + σ·ε))"},
+			&cli.StringFlag{Name: "granularity", Value: inject.Layer, Usage: "`LEVEL`: one σ per injection point (layer) or one per channel (channel)"},
+			&cli.Float64Flag{Name: "sigma0", Value: inject.DefaultSigma0, DefaultText: "e^−2 ≈ 0.135", Usage: "initial noise scale `σ0` (> 0; log σ starts at log σ0)"},
+			&cli.StringFlag{Name: "where", Usage: "inject only at normalization nodes whose name or op matches `REGEX`"},
+			&cli.StringFlag{Name: "skip", Usage: "do not inject at normalization nodes whose name or op matches `REGEX`"},
+			&cli.StringFlag{Name: "augment", Usage: "augment the image input with the comma-separated `TRANSFORMS`: translate, rotate, shear, scale"},
+			&cli.StringFlag{Name: "augment-init", Usage: "initial magnitudes as `KIND=VALUE` pairs, e.g. rotate=15,translate=3 (pixels, degrees, shear, log-scale; defaults " + defaultMagnitudes() + ")"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the table of injection points and write nothing"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite the output file if it exists"},
+		},
+		Action: runInject,
+	})
+}
+
+func defaultMagnitudes() string {
+	var parts []string
+	for _, k := range inject.AugmentKinds() {
+		v, _ := inject.DefaultMagnitude(k)
+		parts = append(parts, fmt.Sprintf("%s=%g", k, v))
+	}
+	return strings.Join(parts, ",")
+}
+
+func runInject(c *cli.Context) error {
+	switch {
+	case c.NArg() == 0:
+		return errors.New("inject: expected a model file (xreg-onnx inject [flags] model.onnx)")
+	case c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-"):
+		return fmt.Errorf("inject: flag %s comes after the model file; flags go before it (xreg-onnx inject [flags] model.onnx)", c.Args().Get(1))
+	case c.NArg() > 1:
+		return fmt.Errorf("inject: expected one model file, got %d arguments", c.NArg())
+	}
+	in := c.Args().First()
+	opt, err := injectOptions(c)
+	if err != nil {
+		return err
+	}
+	m, err := onnximport.Load(in)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	if c.Bool("dry-run") {
+		rep, err := inject.Plan(m, opt)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteTable(w); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "dry run: %s; nothing written\n", summary(rep))
+		return err
+	}
+	out, err := injectOutput(in, c.String("output"), c.Bool("force"))
+	if err != nil {
+		return err
+	}
+	rep, err := inject.Apply(m, opt)
+	if err != nil {
+		return err
+	}
+	if err := m.Save(out); err != nil {
+		return fmt.Errorf("inject: %w", err)
+	}
+	if err := rep.WriteTable(w); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "wrote %s: %s\n", out, summary(rep))
+	return err
+}
+
+func injectOptions(c *cli.Context) (inject.Options, error) {
+	opt := inject.Options{
+		Mode: c.String("mode"), Granularity: c.String("granularity"), Sigma0: c.Float64("sigma0"),
+		Where: c.String("where"), Skip: c.String("skip"),
+	}
+	if c.IsSet("sigma0") && c.Float64("sigma0") == 0 {
+		return opt, errors.New("inject: --sigma0 0: σ0 must be > 0")
+	}
+	for _, k := range splitList(c.String("augment")) {
+		opt.Augment = append(opt.Augment, k)
+	}
+	for _, kv := range splitList(c.String("augment-init")) {
+		k, v, ok := strings.Cut(kv, "=")
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if !ok || err != nil {
+			return opt, fmt.Errorf("inject: --augment-init %q: want TRANSFORM=VALUE pairs separated by commas, e.g. rotate=15,translate=3", kv)
+		}
+		if opt.AugmentInit == nil {
+			opt.AugmentInit = map[string]float64{}
+		}
+		opt.AugmentInit[strings.TrimSpace(k)] = f
+	}
+	return opt, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// injectOutput returns the output path: the flag's, or <model>.xreg.onnx beside the input. It
+// refuses the input itself, and an existing file unless force.
+func injectOutput(in, out string, force bool) (string, error) {
+	if out == "" {
+		out = strings.TrimSuffix(in, filepath.Ext(in)) + ".xreg.onnx"
+	}
+	if same, err := sameFile(in, out); err != nil {
+		return "", fmt.Errorf("inject: %w", err)
+	} else if same {
+		return "", fmt.Errorf("inject: --output %s is the input model; the input is never overwritten, choose another file", out)
+	}
+	if _, err := os.Stat(out); err == nil && !force {
+		return "", fmt.Errorf("inject: %s exists; use --force to overwrite it or --output to choose another file", out)
+	}
+	return out, nil
+}
+
+// sameFile reports whether a and b name the same file (b need not exist).
+func sameFile(a, b string) (bool, error) {
+	sb, err := os.Stat(b)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
+
+func summary(rep *inject.Report) string {
+	noise, aug := 0, 0
+	for _, r := range rep.Regs {
+		if r.Kind == inject.KindNoise {
+			noise++
+		} else {
+			aug++
+		}
+	}
+	return fmt.Sprintf("%d noise and %d augmentation parameters", noise, aug)
+}

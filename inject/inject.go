@@ -1,0 +1,372 @@
+package inject
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// Metadata keys written by Apply.
+const (
+	// MetadataRegs holds the JSON array of Reg.
+	MetadataRegs = "xreg.regs"
+	// MetadataVersion holds FormatVersion.
+	MetadataVersion = "xreg.version"
+	// FormatVersion is the version of the MetadataRegs format.
+	FormatVersion = "1"
+)
+
+// Kinds, modes and granularities of regs.
+const (
+	KindNoise   = "noise"
+	KindAugment = "augment"
+
+	Additive       = "additive"
+	Multiplicative = "multiplicative"
+
+	Layer   = "layer"
+	Channel = "channel"
+
+	Translate = "translate"
+	Rotate    = "rotate"
+	Shear     = "shear"
+	Scale     = "scale"
+)
+
+// DefaultSigma0 is the default initial noise scale σ0 = e^−2 ≈ 0.135 (log σ0 = −2).
+const DefaultSigma0 = 0.1353352832366127
+
+// AugmentKinds lists the augmentation transforms in the order Apply composes and reports them.
+func AugmentKinds() []string { return []string{Translate, Rotate, Shear, Scale} }
+
+// DefaultMagnitude returns the default initial magnitude of an augmentation transform, in its unit:
+// translate 2 pixels, rotate 10 degrees, shear 0.1 (horizontal slope), scale 0.1 (log-scale).
+func DefaultMagnitude(kind string) (float64, bool) {
+	v, ok := map[string]float64{Translate: 2, Rotate: 10, Shear: 0.1, Scale: 0.1}[kind]
+	return v, ok
+}
+
+// Options configures Apply and Plan. The zero value injects additive, per-layer noise with
+// σ0 = DefaultSigma0 after every normalization point, and no augmentation. Errors name the options
+// by the flags of `xreg-onnx inject` (--mode, --granularity, …).
+type Options struct {
+	// Mode is Additive (default) or Multiplicative.
+	Mode string
+	// Granularity is Layer (one σ per point, default) or Channel (one σ per channel).
+	Granularity string
+	// Sigma0 is the initial σ (> 0); 0 means DefaultSigma0.
+	Sigma0 float64
+	// Where, when not empty, keeps only the points whose node name or op matches this regular
+	// expression; Skip drops those that match it. The op of a decomposed layer norm is
+	// "LayerNormalization(decomposed)".
+	Where, Skip string
+	// Augment lists the input augmentation transforms (see AugmentKinds); empty for none.
+	Augment []string
+	// AugmentInit overrides the initial magnitude of transforms listed in Augment
+	// (default DefaultMagnitude).
+	AugmentInit map[string]float64
+}
+
+// Reg describes one regularization parameter added to a model: one element of the MetadataRegs
+// array.
+type Reg struct {
+	// Name is the float32 initializer holding the parameter: log σ for noise, the magnitude for
+	// augmentation.
+	Name string `json:"name"`
+	// Kind is KindNoise or KindAugment.
+	Kind string `json:"kind"`
+	// Mode is Additive or Multiplicative for noise, the transform (Translate, Rotate, Shear, Scale)
+	// for augmentation.
+	Mode string `json:"mode"`
+	// Granularity is Layer or Channel (noise only).
+	Granularity string `json:"granularity,omitempty"`
+	// Point is the node after which noise is injected, or the graph input that is augmented.
+	Point string `json:"point"`
+	// Op is the op of Point ("LayerNormalization(decomposed)" for a spelled-out layer norm;
+	// "input" for augmentation).
+	Op string `json:"op"`
+	// Value is the value that was regularized (Point's output, or the graph input); Output is the
+	// value that replaced it for every node that read Value. Removing Nodes and renaming Output
+	// back to Value undoes the injection.
+	Value  string `json:"value"`
+	Output string `json:"output"`
+	// Shape is Value's shape where known (-1 for a dynamic dimension); nil when unknown.
+	Shape []int `json:"shape,omitempty"`
+	// Init is the parameter's initial value (log σ0, or the magnitude).
+	Init float64 `json:"init"`
+	// Nodes are the names of the nodes added for this reg. The augmentation transforms share their
+	// sampling nodes, so each augment reg lists all augmentation nodes.
+	Nodes []string `json:"nodes"`
+}
+
+// Report is the outcome of Apply or Plan.
+type Report struct {
+	// Model is the model's file, "" when it was not read from a file.
+	Model string
+	// Regs are the parameters added, noise points in graph order, then augmentation.
+	Regs []Reg
+	// Opset is the default-domain opset of the rewritten model; RaisedFrom is the original one when
+	// augmentation had to raise it, else 0.
+	Opset      int64
+	RaisedFrom int64
+}
+
+// ErrInjected is returned (wrapped) for a model that already carries regs.
+var ErrInjected = errors.New("model is already injected")
+
+// Apply rewrites m in place: it adds the regs that opt asks for, re-validates the model and returns
+// what it added. On error m is unchanged.
+func Apply(m *onnximport.Model, opt Options) (*Report, error) {
+	mp := proto.Clone(m.Proto).(*onnxpb.ModelProto)
+	rep, err := rewrite(m, mp, opt)
+	if err != nil {
+		return nil, err
+	}
+	old := m.Proto
+	m.Proto = mp
+	if err := m.Reload(); err != nil {
+		m.Proto = old
+		return nil, fmt.Errorf("inject: %s: the rewritten model does not validate: %w", modelName(m), err)
+	}
+	// Keep the file's node list in topological order (the checker and Netron expect it).
+	nodes := make([]*onnxpb.NodeProto, len(m.Graph.Nodes))
+	for i, n := range m.Graph.Nodes {
+		nodes[i] = n.Proto
+	}
+	m.Proto.Graph.Node = nodes
+	if err := m.Reload(); err != nil {
+		m.Proto = old
+		_ = m.Reload()
+		return nil, fmt.Errorf("inject: %s: %w", modelName(m), err)
+	}
+	return rep, nil
+}
+
+// Plan reports what Apply would add, without changing m (a dry run).
+func Plan(m *onnximport.Model, opt Options) (*Report, error) {
+	mp := proto.Clone(m.Proto).(*onnxpb.ModelProto)
+	return rewrite(m, mp, opt)
+}
+
+// Regs returns the regs recorded in an injected model's metadata.
+func Regs(m *onnximport.Model) ([]Reg, error) {
+	s, ok := m.Metadata(MetadataRegs)
+	if !ok {
+		return nil, fmt.Errorf("inject: %s has no %s metadata: it was not made by inject", modelName(m), MetadataRegs)
+	}
+	if v, _ := m.Metadata(MetadataVersion); v != FormatVersion {
+		return nil, fmt.Errorf("inject: %s: metadata %s is %q, this version reads %q", modelName(m), MetadataVersion, v, FormatVersion)
+	}
+	var regs []Reg
+	if err := json.Unmarshal([]byte(s), &regs); err != nil {
+		return nil, fmt.Errorf("inject: %s: metadata %s: %w", modelName(m), MetadataRegs, err)
+	}
+	return regs, nil
+}
+
+func modelName(m *onnximport.Model) string {
+	if m.Path != "" {
+		return m.Path
+	}
+	if n := m.Proto.GetGraph().GetName(); n != "" {
+		return fmt.Sprintf("model %q", n)
+	}
+	return "model"
+}
+
+// settings are validated Options.
+type settings struct {
+	mode, gran  string
+	logSigma0   float64
+	where, skip *regexp.Regexp
+	augment     []string
+	magnitude   map[string]float64
+}
+
+func (o Options) settings() (*settings, error) {
+	s := &settings{mode: o.Mode, gran: o.Granularity, magnitude: map[string]float64{}}
+	if s.mode == "" {
+		s.mode = Additive
+	}
+	if s.mode != Additive && s.mode != Multiplicative {
+		return nil, fmt.Errorf("--mode %q is not supported (want %s or %s)", o.Mode, Additive, Multiplicative)
+	}
+	if s.gran == "" {
+		s.gran = Layer
+	}
+	if s.gran != Layer && s.gran != Channel {
+		return nil, fmt.Errorf("--granularity %q is not supported (want %s or %s)", o.Granularity, Layer, Channel)
+	}
+	sigma0 := o.Sigma0
+	if sigma0 == 0 {
+		sigma0 = DefaultSigma0
+	}
+	if !(sigma0 > 0) || math.IsInf(sigma0, 0) {
+		return nil, fmt.Errorf("--sigma0 %v must be a positive finite number", o.Sigma0)
+	}
+	s.logSigma0 = math.Log(sigma0)
+	var err error
+	if o.Where != "" {
+		if s.where, err = regexp.Compile(o.Where); err != nil {
+			return nil, fmt.Errorf("--where %q: %w", o.Where, err)
+		}
+	}
+	if o.Skip != "" {
+		if s.skip, err = regexp.Compile(o.Skip); err != nil {
+			return nil, fmt.Errorf("--skip %q: %w", o.Skip, err)
+		}
+	}
+	for _, k := range o.Augment {
+		k = strings.TrimSpace(k)
+		if _, ok := DefaultMagnitude(k); !ok {
+			return nil, fmt.Errorf("--augment %q is not supported (want some of %s)", k, strings.Join(AugmentKinds(), ", "))
+		}
+		if slices.Contains(s.augment, k) {
+			return nil, fmt.Errorf("--augment %q is listed twice", k)
+		}
+		s.augment = append(s.augment, k)
+	}
+	// Compose in a fixed order whatever the order given.
+	slices.SortFunc(s.augment, func(a, b string) int {
+		return slices.Index(AugmentKinds(), a) - slices.Index(AugmentKinds(), b)
+	})
+	for _, k := range s.augment {
+		s.magnitude[k], _ = DefaultMagnitude(k)
+	}
+	for k, v := range o.AugmentInit {
+		if _, ok := s.magnitude[k]; !ok {
+			return nil, fmt.Errorf("--augment-init sets %q, which is not among the augmentations %v", k, s.augment)
+		}
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("--augment-init %s=%v: a magnitude must be a finite number ≥ 0", k, v)
+		}
+		s.magnitude[k] = v
+	}
+	return s, nil
+}
+
+// rewrite analyses m and edits mp, a copy of m.Proto.
+func rewrite(m *onnximport.Model, mp *onnxpb.ModelProto, opt Options) (*Report, error) {
+	name := modelName(m)
+	s, err := opt.settings()
+	if err != nil {
+		return nil, fmt.Errorf("inject: %s: %w", name, err)
+	}
+	if err := checkNotInjected(m); err != nil {
+		return nil, fmt.Errorf("inject: %s: %w", name, err)
+	}
+	shapes := inferShapes(m.Graph, m.Opset)
+	all := findPoints(m.Graph)
+	var points []*point
+	for _, p := range all {
+		if s.where != nil && !s.where.MatchString(p.node.Name) && !s.where.MatchString(p.op) {
+			continue
+		}
+		if s.skip != nil && (s.skip.MatchString(p.node.Name) || s.skip.MatchString(p.op)) {
+			continue
+		}
+		points = append(points, p)
+	}
+	switch {
+	case len(all) == 0 && len(s.augment) == 0:
+		return nil, fmt.Errorf("inject: %s has no normalization node (looked for %s); "+
+			"to inject input augmentation only, use --augment", name, strings.Join(normOps(), ", "))
+	case len(points) == 0 && len(s.augment) == 0:
+		return nil, fmt.Errorf("inject: %s: --where %q / --skip %q select none of its %d normalization points (%s)",
+			name, opt.Where, opt.Skip, len(all), describePoints(all))
+	}
+
+	ed := newEditor(m, mp)
+	rep := &Report{Model: m.Path, Opset: m.Opset}
+	for _, p := range points {
+		reg, err := ed.addNoise(p, s, shapes)
+		if err != nil {
+			return nil, fmt.Errorf("inject: %s: %w", name, err)
+		}
+		rep.Regs = append(rep.Regs, *reg)
+	}
+	if len(s.augment) > 0 {
+		from, err := raiseOpset(m, mp)
+		if err != nil {
+			return nil, fmt.Errorf("inject: %s: %w", name, err)
+		}
+		if from != 0 {
+			rep.RaisedFrom, rep.Opset = from, augmentOpset
+		}
+		regs, err := ed.addAugment(s, rep.Opset)
+		if err != nil {
+			return nil, fmt.Errorf("inject: %s: %w", name, err)
+		}
+		rep.Regs = append(rep.Regs, regs...)
+	}
+	if err := ed.finish(); err != nil {
+		return nil, fmt.Errorf("inject: %s: %w", name, err)
+	}
+	js, err := json.Marshal(rep.Regs)
+	if err != nil {
+		return nil, fmt.Errorf("inject: %s: metadata: %w", name, err)
+	}
+	setMetadata(mp, MetadataRegs, string(js))
+	setMetadata(mp, MetadataVersion, FormatVersion)
+	return rep, nil
+}
+
+// checkNotInjected refuses a model that already carries regs: metadata, or names this package
+// gives.
+func checkNotInjected(m *onnximport.Model) error {
+	if s, ok := m.Metadata(MetadataRegs); ok {
+		var regs []Reg
+		_ = json.Unmarshal([]byte(s), &regs)
+		names := make([]string, 0, len(regs))
+		for _, r := range regs {
+			names = append(names, r.Name)
+		}
+		return fmt.Errorf("%w: metadata %s lists %d regularization parameters (%s); inject the original model instead",
+			ErrInjected, MetadataRegs, len(regs), shorten(names, 3))
+	}
+	for _, name := range m.Graph.InitializerNames {
+		if strings.HasPrefix(name, "xreg.") {
+			return fmt.Errorf("%w: it has initializer %q; inject the original model instead", ErrInjected, name)
+		}
+	}
+	for _, n := range m.Graph.Nodes {
+		if strings.HasPrefix(n.Name, "xreg/") {
+			return fmt.Errorf("%w: it has %v; inject the original model instead", ErrInjected, n)
+		}
+	}
+	return nil
+}
+
+func setMetadata(mp *onnxpb.ModelProto, key, value string) {
+	for _, e := range mp.MetadataProps {
+		if e.GetKey() == key {
+			e.Value = proto.String(value)
+			return
+		}
+	}
+	mp.MetadataProps = append(mp.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
+}
+
+func describePoints(ps []*point) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = fmt.Sprintf("%s %s", p.node.Name, p.op)
+	}
+	return shorten(names, 4)
+}
+
+func shorten(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s, … and %d more", strings.Join(items[:max], ", "), len(items)-max)
+}
