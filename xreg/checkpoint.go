@@ -28,6 +28,8 @@ type Checkpoint struct {
 	Seed        int64
 	// Step counts θ updates; Epoch counts completed epochs.
 	Step, Epoch int
+	// EpochStart is the step at which the epoch in progress began.
+	EpochStart int
 	// TrainSize is the training-set size in use when the checkpoint was written (it may grow on
 	// resume).
 	TrainSize int

@@ -44,8 +44,25 @@ type Net struct {
 	// State names the initializers that are running statistics (BatchNorm mean and variance):
 	// updated by a training-mode forward pass, never by a gradient.
 	State map[string]bool
+	// Noise lists the model's RandomNormalLike/RandomUniformLike nodes, which the net turns into
+	// inputs that Run fills (see NoiseInput).
+	Noise []NoiseInput
 
-	dt tensor.Dtype
+	// Loss is the scalar node Grad differentiated, GradNames the params it was differentiated
+	// with respect to, and Grads their gradient nodes (values valid after Forward).
+	Loss      *gorgonia.Node
+	GradNames []string
+	Grads     []*gorgonia.Node
+
+	dt       tensor.Dtype
+	training bool
+	// modeHooks switch the mode of ops that have one (BatchNorm); see builder.OnTraining.
+	modeHooks []func(training bool)
+	// xent is the cross-entropy op whose labels SetLabels sets.
+	xent *xentOp
+	mc   *mcNLLOp // MCNLL loss (loss_mc.go)
+	// exec is the compiled program, made on the first Forward.
+	exec *executor
 }
 
 // Build turns a validated model into a Gorgonia graph.
@@ -66,12 +83,13 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 		consts: map[string]*onnximport.Tensor{},
 	}
 	b.net = &Net{
-		Graph:  b.g,
-		Inputs: map[string]*gorgonia.Node{},
-		Params: map[string]*gorgonia.Node{},
-		Values: map[string]*tensor.Dense{},
-		State:  map[string]bool{},
-		dt:     dt,
+		Graph:    b.g,
+		Inputs:   map[string]*gorgonia.Node{},
+		Params:   map[string]*gorgonia.Node{},
+		Values:   map[string]*tensor.Dense{},
+		State:    map[string]bool{},
+		dt:       dt,
+		training: opt.Training,
 	}
 	for name, t := range m.Graph.Initializers {
 		b.consts[name] = t
@@ -90,14 +108,6 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 		f, ok := opBuilders[n.OpType]
 		if !ok {
 			return nil, fmt.Errorf("xreg: %v: op %s has no Gorgonia builder", n, n.OpType)
-		}
-		if n.OpType == "Constant" {
-			t, err := onnximport.ConstantValue(n)
-			if err != nil {
-				return nil, fmt.Errorf("xreg: %w", err)
-			}
-			b.SetConst(n, 0, t)
-			continue
 		}
 		if err := f(b, n); err != nil {
 			return nil, fmt.Errorf("xreg: %w", err)
@@ -120,7 +130,7 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 
 func (b *builder) inputShape(in *onnximport.Value) ([]int, error) {
 	if s, ok := b.opt.InputShapes[in.Name]; ok {
-		return append([]int(nil), s...), nil
+		return checkNotEmpty(in.Name, append([]int(nil), s...))
 	}
 	if !in.HasShape {
 		return nil, fmt.Errorf("xreg: graph input %q declares no shape; pass it in BuildOptions.InputShapes", in.Name)
@@ -131,6 +141,15 @@ func (b *builder) inputShape(in *onnximport.Value) ([]int, error) {
 			d = b.opt.Batch
 		}
 		shape[i] = d
+	}
+	return checkNotEmpty(in.Name, shape)
+}
+
+func checkNotEmpty(name string, shape []int) ([]int, error) {
+	for _, d := range shape {
+		if d <= 0 {
+			return nil, fmt.Errorf("xreg: graph input %q has shape %v: empty tensors are not supported", name, shape)
+		}
 	}
 	return shape, nil
 }

@@ -97,14 +97,24 @@ func (b *builder) constNode(t *onnximport.Tensor) (*gorgonia.Node, error) {
 	default:
 		backing = append([]float32(nil), t.Floats()...)
 	}
+	// Constants are added to the graph explicitly (an op whose inputs are all constants finds no
+	// graph otherwise), under their unique ONNX name: Gorgonia merges constants by name.
+	name := gorgonia.WithName("const:" + t.Name)
 	if len(shape) == 0 {
 		switch v := backing.(type) {
 		case []float64:
-			return gorgonia.NewConstant(v[0], gorgonia.WithName(t.Name)), nil
+			return b.g.AddNode(gorgonia.NewConstant(v[0], name)), nil
 		case []float32:
-			return gorgonia.NewConstant(v[0], gorgonia.WithName(t.Name)), nil
+			return b.g.AddNode(gorgonia.NewConstant(v[0], name)), nil
 		}
 	}
 	d := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(backing))
-	return gorgonia.NewConstant(d, gorgonia.WithName(t.Name)), nil
+	return b.g.AddNode(gorgonia.NewConstant(d, name)), nil
+}
+
+// OnTraining registers f to be called with the new mode by Net.SetTraining, for ops that behave
+// differently in training and evaluation (BatchNormalization). The builder sets the initial mode
+// itself, from BuildOptions.Training.
+func (b *builder) OnTraining(f func(training bool)) {
+	b.net.modeHooks = append(b.net.modeHooks, f)
 }

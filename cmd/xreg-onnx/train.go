@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+	"github.com/xreg-onnx/xreg-onnx/xreg"
+)
+
+func init() {
+	commands = append(commands, &cli.Command{
+		Name:      "train",
+		Usage:     "fine-tune an injected model: params θ on the training data, regs φ (noise σ, augmentation) on a regularization split",
+		ArgsUsage: "model.xreg.onnx",
+		Description: `Cross-regularization (Brito, ICML 2025): every step updates θ with Adam on the cross-entropy of
+one noisy pass over a training batch; every --reg-every steps, φ takes one step on the NLL of the
+average of --mc noisy passes over a regularization batch (BatchNorm in evaluation mode, running
+statistics untouched). The output is the injected model with trained values; export it with
+'xreg-onnx export'. A checkpoint is written atomically every --checkpoint-every steps and at every
+epoch end; --resume continues after a kill (also with a larger training set: φ keeps adapting).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "training data: IDX images file (labels beside it), .npz, .npy (with --labels), CIFAR-10 .bin or folder, or an image folder", Required: true},
+			&cli.StringFlag{Name: "labels", Usage: "labels file for --data when it cannot be derived (IDX, .npy)"},
+			&cli.IntFlag{Name: "limit", Usage: "use only the first N training examples (0: all)"},
+			&cli.StringFlag{Name: "reg-data", Usage: "regularization data (same formats as --data); φ is trained on it"},
+			&cli.StringFlag{Name: "reg-labels", Usage: "labels file for --reg-data"},
+			&cli.IntFlag{Name: "reg-limit", Usage: "use only the first N regularization examples (0: all)"},
+			&cli.Float64Flag{Name: "reg-fraction", Usage: "without --reg-data: carve this fraction of --data out as the regularization split (seeded by --seed)", Value: 0.1},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "trained model (default: <model>.trained.onnx beside the input)"},
+			&cli.IntFlag{Name: "epochs", Usage: "total epochs over the training data", Value: 10},
+			&cli.IntFlag{Name: "batch-size", Usage: "training batch size", Value: 64},
+			&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate of θ", Value: 1e-3},
+			&cli.Float64Flag{Name: "beta1", Usage: "Adam β1 of θ", Value: 0.9},
+			&cli.Float64Flag{Name: "beta2", Usage: "Adam β2 of θ", Value: 0.999},
+			&cli.Float64Flag{Name: "weight-decay", Usage: "decoupled weight decay of θ (AdamW)"},
+			&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm of θ to this (0: off)"},
+			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the training loss"},
+			&cli.StringFlag{Name: "regs", Usage: "learn (cross-regularization), fixed (keep φ at its initial value) or off (no noise: plain training)", Value: "learn"},
+			&cli.Float64Flag{Name: "reg-lr", Usage: "learning rate of φ", Value: 1e-2},
+			&cli.StringFlag{Name: "reg-optimizer", Usage: "optimizer of φ: adam or sgd", Value: "adam"},
+			&cli.IntFlag{Name: "reg-every", Usage: "r: update φ after every r-th θ step", Value: 30},
+			&cli.IntFlag{Name: "mc", Usage: "K: noisy passes averaged on a regularization batch", Value: 4},
+			&cli.IntFlag{Name: "reg-batch", Usage: "regularization examples per φ update (default: --batch-size)"},
+			&cli.Float64Flag{Name: "sigma", Usage: "override the initial σ of every noise point (e.g. 1 for the fixed-σ baseline)"},
+			&cli.StringFlag{Name: "freeze", Usage: "train only the layers this selects and freeze the rest: head, last:N, or a regular expression over initializer names"},
+			&cli.IntFlag{Name: "reset-head", Usage: "replace the classifier head (a Gemm) by a new one for N classes"},
+			&cli.Int64Flag{Name: "seed", Usage: "seed of data order, noise and splits", Value: 0},
+			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: <output>.ckpt)"},
+			&cli.IntFlag{Name: "checkpoint-every", Usage: "write the checkpoint every N steps (and at every epoch end)", Value: 100},
+			&cli.BoolFlag{Name: "resume", Usage: "continue from the checkpoint if it exists"},
+			&cli.StringFlag{Name: "log", Usage: "JSONL log of every φ update and epoch (default: <output>.log.jsonl)"},
+		},
+		Action: runTrain,
+	})
+}
+
+func runTrain(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("train: expected one model file (the output of xreg-onnx inject), got %d arguments", c.NArg())
+	}
+	path := c.Args().First()
+	m, err := onnximport.Load(path)
+	if err != nil {
+		return err
+	}
+	if n := c.Int("reset-head"); n != 0 {
+		if err := xreg.ResetHead(m, n, c.Int64("seed")); err != nil {
+			return err
+		}
+	}
+	out := c.String("output")
+	if out == "" {
+		out = strings.TrimSuffix(path, filepath.Ext(path)) + ".trained.onnx"
+	}
+	ckpt := c.String("checkpoint")
+	if ckpt == "" {
+		ckpt = out + ".ckpt"
+	}
+	logPath := c.String("log")
+	if logPath == "" {
+		logPath = out + ".log.jsonl"
+	}
+	shape, classes, err := modelIO(m)
+	if err != nil {
+		return err
+	}
+	train, reg, err := loadSplits(c, shape, classes)
+	if err != nil {
+		return err
+	}
+	cfg := xreg.TrainConfig{
+		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), Beta1: c.Float64("beta1"),
+		Beta2: c.Float64("beta2"), WeightDecay: c.Float64("weight-decay"), ClipNorm: c.Float64("clip-norm"),
+		LabelSmoothing: c.Float64("label-smoothing"), Regs: xreg.RegMode(c.String("regs")), RegLR: c.Float64("reg-lr"),
+		RegOptimizer: c.String("reg-optimizer"), RegEvery: c.Int("reg-every"), MC: c.Int("mc"), RegBatch: c.Int("reg-batch"),
+		Sigma: c.Float64("sigma"), Freeze: c.String("freeze"), Seed: c.Int64("seed"),
+		Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
+	}
+	if err := cfg.Normalize(); err != nil {
+		return err
+	}
+	if cfg.Regs != xreg.RegsOff {
+		if _, err := inject.Regs(m); err != nil {
+			return fmt.Errorf("train: %w (run xreg-onnx inject first, or train with --regs off)", err)
+		}
+	}
+	logFile, err := openLog(logPath, cfg.Resume, ckpt)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cfg.Log = logFile
+	w := c.App.ErrWriter
+	fmt.Fprintf(w, "train: %s: %d training and %d regularization examples, %d epochs, regs %s, K=%d, r=%d\n",
+		path, train.Len(), reg.Len(), cfg.Epochs, cfg.Regs, cfg.MC, cfg.RegEvery)
+	prog := newProgress(w)
+	cfg.OnStep = prog.step
+	cfg.OnEpoch = func(st xreg.EpochStats) { prog.epoch(st) }
+	res, err := xreg.Train(m, train, reg, cfg)
+	prog.finish()
+	if err != nil {
+		return err
+	}
+	if err := xreg.WriteBack(m, res.Values); err != nil {
+		return err
+	}
+	prov := map[string]string{
+		"xreg.train.version":     version,
+		"xreg.train.model":       filepath.Base(path),
+		"xreg.train.data":        train.Source,
+		"xreg.train.train_size":  strconv.Itoa(train.Len()),
+		"xreg.train.reg_data":    reg.Source,
+		"xreg.train.reg_size":    strconv.Itoa(reg.Len()),
+		"xreg.train.epochs":      strconv.Itoa(res.Epochs),
+		"xreg.train.steps":       strconv.Itoa(res.Steps),
+		"xreg.train.regs":        string(cfg.Regs),
+		"xreg.train.mc":          strconv.Itoa(cfg.MC),
+		"xreg.train.reg_every":   strconv.Itoa(cfg.RegEvery),
+		"xreg.train.lr":          fmt.Sprint(cfg.LR),
+		"xreg.train.reg_lr":      fmt.Sprint(cfg.RegLR),
+		"xreg.train.batch_size":  strconv.Itoa(cfg.BatchSize),
+		"xreg.train.seed":        strconv.FormatInt(cfg.Seed, 10),
+		"xreg.train.finished_at": time.Now().UTC().Format(time.RFC3339),
+	}
+	if len(res.History) > 0 {
+		last := res.History[len(res.History)-1]
+		for name, s := range last.Sigma {
+			prov["xreg.train.sigma."+name] = strconv.FormatFloat(s, 'g', 6, 64)
+		}
+	}
+	keys := make([]string, 0, len(prov))
+	for k := range prov {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		m.SetMetadata(k, prov[k])
+	}
+	if err := m.Save(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s (%d steps, %.1f s, %.1f s on φ updates); log %s\n", out, res.Steps, res.Seconds, res.RegSeconds, logPath)
+	return nil
+}
+
+// modelIO returns the per-example input shape and the number of classes of a classifier.
+func modelIO(m *onnximport.Model) ([]int, int, error) {
+	if len(m.Graph.Inputs) != 1 {
+		return nil, 0, fmt.Errorf("train: %s has %d inputs; a classifier with one input is expected", m.Path, len(m.Graph.Inputs))
+	}
+	in := m.Graph.Inputs[0]
+	if !in.HasShape || len(in.Shape) < 2 {
+		return nil, 0, fmt.Errorf("train: %s: input %q declares no (batch, ...) shape", m.Path, in.Name)
+	}
+	shape := append([]int(nil), in.Shape[1:]...)
+	for _, d := range shape {
+		if d < 0 {
+			return nil, 0, fmt.Errorf("train: %s: input %q has a dynamic non-batch dimension %v", m.Path, in.Name, in.Shape)
+		}
+	}
+	out := m.Graph.Outputs[0]
+	if !out.HasShape || len(out.Shape) != 2 || out.Shape[1] < 2 {
+		return nil, 0, fmt.Errorf("train: %s: output %q should be (batch, classes) logits, declared %v", m.Path, out.Name, out.Shape)
+	}
+	return shape, out.Shape[1], nil
+}
+
+func loadSplits(c *cli.Context, shape []int, classes int) (train, reg *dataset.Set, err error) {
+	opt := dataset.Options{Labels: c.String("labels"), Shape: shape, Classes: classes, Limit: c.Int("limit")}
+	all, err := dataset.Load(c.String("data"), opt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("train: --data: %w", err)
+	}
+	if p := c.String("reg-data"); p != "" {
+		ropt := dataset.Options{Labels: c.String("reg-labels"), Shape: shape, Classes: classes, Limit: c.Int("reg-limit")}
+		reg, err = dataset.Load(p, ropt)
+		if err != nil {
+			return nil, nil, fmt.Errorf("train: --reg-data: %w", err)
+		}
+		return all, reg, nil
+	}
+	f := c.Float64("reg-fraction")
+	if f <= 0 || f >= 1 {
+		return nil, nil, fmt.Errorf("train: --reg-fraction %v must be in (0, 1) when --reg-data is not given", f)
+	}
+	train, reg, err = all.Split(f, c.Int64("seed"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("train: --reg-fraction: %w", err)
+	}
+	return train, reg, nil
+}
+
+// openLog opens the JSONL log: truncated for a fresh run; when resuming from a checkpoint, cut
+// back to the lines the checkpoint had seen (a killed run may have logged past it) and appended to.
+func openLog(path string, resume bool, ckpt string) (*os.File, error) {
+	keep := -1
+	if resume {
+		if ck, err := xreg.LoadCheckpoint(ckpt); err == nil {
+			keep = ck.LogLines
+		}
+	}
+	if keep < 0 {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, fmt.Errorf("train: log: %w", err)
+		}
+		return f, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("train: log: %w", err)
+	}
+	cut := 0
+	for i := 0; i < keep && cut < len(data); i++ {
+		j := bytes.IndexByte(data[cut:], '\n')
+		if j < 0 {
+			cut = len(data)
+			break
+		}
+		cut += j + 1
+	}
+	if err := atomicfile.WriteFile(path, data[:cut], 0o644); err != nil {
+		return nil, fmt.Errorf("train: log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("train: log: %w", err)
+	}
+	return f, nil
+}
+
+// progress shows a bar on a terminal and plain lines otherwise.
+type progress struct {
+	w    io.Writer
+	bar  *progressbar.ProgressBar
+	tty  bool
+	last time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progress) step(step, total int) {
+	if !p.tty {
+		return
+	}
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription("train"),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+		_ = p.bar.Set(step - 1)
+	}
+	_ = p.bar.Set(step)
+}
+
+func (p *progress) epoch(st xreg.EpochStats) {
+	if p.bar != nil {
+		_ = p.bar.Clear()
+	}
+	fmt.Fprintf(p.w, "epoch %3d  step %6d  train loss %.4f acc %.3f  reg nll %.4f acc %.3f  σ %s  (%.1fs)\n",
+		st.Epoch, st.Step, st.TrainLoss, st.TrainAcc, st.RegNLL, st.RegAcc, formatSigma(st.Sigma, st.Magnitude), st.Seconds)
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// formatSigma prints σ per noise point in graph order of names, compactly.
+func formatSigma(sigma, mag map[string]float64) string {
+	if len(sigma) == 0 && len(mag) == 0 {
+		return "-"
+	}
+	names := make([]string, 0, len(sigma))
+	for k := range sigma {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names)+len(mag))
+	for _, k := range names {
+		parts = append(parts, strconv.FormatFloat(sigma[k], 'f', 3, 64))
+	}
+	mnames := make([]string, 0, len(mag))
+	for k := range mag {
+		mnames = append(mnames, k)
+	}
+	sort.Strings(mnames)
+	for _, k := range mnames {
+		parts = append(parts, shortName(k)+"="+strconv.FormatFloat(mag[k], 'f', 3, 64))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func shortName(s string) string {
+	s = strings.TrimPrefix(s, "xreg.augment.")
+	return strings.TrimSuffix(s, ".magnitude")
+}

@@ -1,0 +1,40 @@
+// Package kernels provides fused Gorgonia operators for the spatial and normalization ONNX ops the
+// executor trains through: Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization,
+// LayerNormalization and nearest-neighbour Resize.
+//
+// # Model
+//
+// Every function takes Gorgonia nodes and returns the node of the op's output. The ops follow ONNX
+// semantics (attribute names and defaults as in the ONNX operator documentation), work on float32
+// and float64 tensors, and are symbolically differentiable: each backward pass is its own
+// gorgonia.Op, created by SymDiff, so gorgonia.Grad and the TapeMachine handle them like built-in
+// ops. Shapes are fixed when the node is built; running a node on a tensor of another shape is an
+// error, not a panic.
+//
+// Conv uses im2col and one BLAS gemm per image and group, writing the output directly in NCHW
+// layout (no transposes); images are spread over GOMAXPROCS goroutines. The BLAS is the one
+// Gorgonia uses (gorgonia.WhichBLAS), so gorgonia.Use switches both.
+//
+// # Memory
+//
+// Each op owns its output tensor and its scratch buffers (im2col columns, per-worker partial
+// sums) and reuses them on every execution, so a training step allocates almost nothing: like the
+// values of the executor's other ops, a node's value is valid until the op runs again; copy it to
+// keep it. An op must not be executed by two machines at the same time.
+//
+// # Normalization statistics
+//
+// BatchNormalization and LayerNormalization are built as two nodes: a statistics node (per-channel
+// or per-row mean and 1/sqrt(var+ε), shape 2×C) and the normalisation node that applies them. The
+// backward ops read the statistics node instead of recomputing them, and the normalisation node's
+// input gradient includes the path through the batch statistics.
+//
+// A BatchNorm value holds the running statistics of one BatchNormalization node and its Mode:
+// Eval normalises with the running statistics, Train with the batch statistics and then updates
+// the running statistics in place (ONNX momentum: running = running·momentum + batch·(1−momentum),
+// so ONNX's default 0.9 is PyTorch's 0.1; the running variance takes the unbiased batch variance,
+// as PyTorch does, while normalisation uses the biased one), and TrainFrozen normalises with the
+// batch statistics without touching the running ones (for evaluation passes in training mode and
+// for finite-difference checks). The ops do not implement gorgonia.TrainModeOp on purpose:
+// gorgonia.NewTapeMachine would otherwise switch every BatchNorm to training when it is created.
+package kernels

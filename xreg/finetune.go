@@ -1,0 +1,210 @@
+package xreg
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// frozenParams returns the params that stay fixed for a --freeze spec: the spec selects the layers
+// that keep training and everything else is frozen. "" freezes nothing; "head" trains the
+// classifier head only; "last:N" trains the last N parameterised nodes; any other value is a
+// regular expression over initializer names selecting the params that train. Regs are never
+// frozen by it.
+func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, spec string) (map[string]bool, error) {
+	frozen := map[string]bool{}
+	if spec == "" {
+		return frozen, nil
+	}
+	train := map[string]bool{}
+	switch {
+	case spec == "head":
+		head, err := headNode(m)
+		if err != nil {
+			return nil, fmt.Errorf("--freeze head: %w", err)
+		}
+		for _, in := range head.Inputs {
+			train[in] = true
+		}
+	case strings.HasPrefix(spec, "last:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(spec, "last:"))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--freeze %q: want last:N with N ≥ 1", spec)
+		}
+		nodes := m.Graph.Nodes
+		for i := len(nodes) - 1; i >= 0 && n > 0; i-- {
+			has := false
+			for _, in := range nodes[i].Inputs {
+				if t, ok := m.Graph.Initializers[in]; ok && t.DType.IsFloat() && !isPhi[in] {
+					has = true
+					train[in] = true
+				}
+			}
+			if has {
+				n--
+			}
+		}
+	default:
+		re, err := regexp.Compile(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--freeze %q is not head, last:N or a valid regular expression: %v", spec, err)
+		}
+		for _, p := range params {
+			if re.MatchString(p) {
+				train[p] = true
+			}
+		}
+		if len(train) == 0 {
+			return nil, fmt.Errorf("--freeze %q matches no param", spec)
+		}
+	}
+	for _, p := range params {
+		if !train[p] && !isPhi[p] {
+			frozen[p] = true
+		}
+	}
+	return frozen, nil
+}
+
+// headNode returns the classifier head: the last Gemm or MatMul on the path to the first output.
+func headNode(m *onnximport.Model) (*onnximport.Node, error) {
+	g := m.Graph
+	v := g.Outputs[0].Name
+	for seen := 0; seen < len(g.Nodes); seen++ {
+		p := g.Producer[v]
+		if p == nil {
+			break
+		}
+		if p.OpType == "Gemm" || p.OpType == "MatMul" {
+			return p, nil
+		}
+		if len(p.Inputs) == 0 {
+			break
+		}
+		// Follow the data input (the first input that is not an initializer).
+		next := ""
+		for _, in := range p.Inputs {
+			if _, isInit := g.Initializers[in]; !isInit && in != "" {
+				next = in
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		v = next
+	}
+	return nil, fmt.Errorf("no Gemm or MatMul classifier feeds output %q", g.Outputs[0].Name)
+}
+
+// ResetHead replaces the classifier head (a Gemm producing the first output) by a freshly
+// initialised one with the given number of classes (PyTorch's nn.Linear initialisation,
+// U(−1/√in, 1/√in) for weight and bias), and updates the output's declared shape.
+func ResetHead(m *onnximport.Model, classes int, seed int64) error {
+	if classes < 2 {
+		return fmt.Errorf("xreg: --reset-head %d: need at least 2 classes", classes)
+	}
+	head, err := headNode(m)
+	if err != nil {
+		return fmt.Errorf("xreg: --reset-head: %w", err)
+	}
+	if head.OpType != "Gemm" || head.Int("transA", 0) != 0 {
+		return fmt.Errorf("xreg: --reset-head: %v is not a Gemm with transA=0; only such heads can be reset", head)
+	}
+	return resetGemm(m, head, classes, seed)
+}
+
+func resetGemm(m *onnximport.Model, head *onnximport.Node, classes int, seed int64) error {
+	g := m.Graph
+	w, ok := g.Initializers[head.Input(1)]
+	if !ok || len(w.Dims) != 2 {
+		return fmt.Errorf("xreg: --reset-head: %v: weight %q is not a 2-D initializer", head, head.Input(1))
+	}
+	transB := head.Int("transB", 0) != 0
+	in := w.Dims[0]
+	dims := []int{in, classes}
+	if transB {
+		in = w.Dims[1]
+		dims = []int{classes, in}
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x4ead))
+	bound := 1 / math.Sqrt(float64(in))
+	uniform := func(n int) []float32 {
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		return out
+	}
+	replace := func(name string, t *onnximport.Tensor) error {
+		enc, err := t.Encode()
+		if err != nil {
+			return err
+		}
+		for i, p := range m.Proto.Graph.Initializer {
+			if p.GetName() == name {
+				m.Proto.Graph.Initializer[i] = enc
+				return nil
+			}
+		}
+		return fmt.Errorf("initializer %q not found", name)
+	}
+	if err := replace(w.Name, onnximport.NewFloatTensor(w.Name, dims, uniform(classes*in))); err != nil {
+		return fmt.Errorf("xreg: --reset-head: %w", err)
+	}
+	if b, ok := g.Initializers[head.Input(2)]; ok {
+		if err := replace(b.Name, onnximport.NewFloatTensor(b.Name, []int{classes}, uniform(classes))); err != nil {
+			return fmt.Errorf("xreg: --reset-head: %w", err)
+		}
+	}
+	for _, out := range m.Proto.Graph.Output {
+		if out.GetName() != head.Outputs[0] && out.GetName() != g.Outputs[0].Name {
+			continue
+		}
+		if tt := out.GetType().GetTensorType(); tt != nil && tt.Shape != nil && len(tt.Shape.Dim) == 2 {
+			tt.Shape.Dim[1].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(classes)}
+		}
+	}
+	// Value infos of the old width would contradict the new head.
+	vi := m.Proto.Graph.ValueInfo[:0]
+	for _, v := range m.Proto.Graph.ValueInfo {
+		if v.GetName() != head.Outputs[0] {
+			vi = append(vi, v)
+		}
+	}
+	m.Proto.Graph.ValueInfo = vi
+	if err := m.Reload(); err != nil {
+		return fmt.Errorf("xreg: --reset-head: %w", err)
+	}
+	return nil
+}
+
+// WriteBack stores trained values (params, regs and running statistics) into the model's
+// initializers; names that are not initializers of m are an error.
+func WriteBack(m *onnximport.Model, values map[string]*tensor.Dense) error {
+	for name, v := range values {
+		old, ok := m.Graph.Initializers[name]
+		if !ok {
+			return fmt.Errorf("xreg: write back: %q is not an initializer of the model", name)
+		}
+		data, ok := v.Data().([]float32)
+		if !ok {
+			return fmt.Errorf("xreg: write back: %q holds %T, want float32", name, v.Data())
+		}
+		if len(data) != old.Size() {
+			return fmt.Errorf("xreg: write back: %q has %d values, the model's initializer %v", name, len(data), old.Dims)
+		}
+		if err := m.SetInitializer(onnximport.NewFloatTensor(name, old.Dims, append([]float32(nil), data...))); err != nil {
+			return fmt.Errorf("xreg: write back: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package xreg
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// PredictOptions configures Predict.
+type PredictOptions struct {
+	// Batch is the evaluation batch size [256].
+	Batch int
+	// MC is the number of noisy passes averaged (as probabilities); 0 gives the deterministic
+	// prediction (noise and augmentation off).
+	MC int
+	// Seed seeds the noise of Monte-Carlo prediction.
+	Seed int64
+}
+
+// Predict returns the softmax probabilities of the model's first output for every example of s,
+// with BatchNormalization in evaluation mode, using values (shared initializer tensors, e.g. a
+// TrainResult's) where given and the model's initializers elsewhere.
+func Predict(m *onnximport.Model, s *dataset.Set, values map[string]*tensor.Dense, opt PredictOptions) ([][]float64, error) {
+	if opt.Batch <= 0 {
+		opt.Batch = 256
+	}
+	if opt.MC < 0 {
+		return nil, fmt.Errorf("xreg: predict: mc = %d", opt.MC)
+	}
+	batch := min(opt.Batch, s.Len())
+	net, err := Build(m, BuildOptions{Batch: batch, Values: values})
+	if err != nil {
+		return nil, err
+	}
+	in := net.InputNames[0]
+	shape := net.Inputs[in].Shape()
+	d := s.Dim()
+	if shape.TotalSize() != batch*d {
+		return nil, fmt.Errorf("xreg: predict: examples of %s have %d values, model input %q has shape %v", s.Source, d, in, shape)
+	}
+	x := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, batch*d)))
+	probs := make([][]float64, s.Len())
+	passes := max(opt.MC, 1)
+	rng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x9e3779b9))
+	for from := 0; from < s.Len(); from += batch {
+		to := min(from+batch, s.Len())
+		xs := x.Float32s()
+		copy(xs, s.X[from*d:to*d])
+		clear(xs[(to-from)*d:]) // pad the last batch; BatchNorm in eval mode is per example
+		for p := 0; p < passes; p++ {
+			noise := Noise{}
+			if opt.MC > 0 {
+				noise.Rand = rng
+			}
+			if err := net.Forward(map[string]*tensor.Dense{in: x}, noise); err != nil {
+				return nil, err
+			}
+			out, ok := net.Outputs[0].Value().(*tensor.Dense)
+			if !ok {
+				return nil, fmt.Errorf("xreg: predict: output %q is not a tensor", net.OutputNames[0])
+			}
+			z := out.Float32s()
+			c := len(z) / batch
+			for i := from; i < to; i++ {
+				if probs[i] == nil {
+					probs[i] = make([]float64, c)
+				}
+				addSoftmax(probs[i], z[(i-from)*c:(i-from+1)*c], 1/float64(passes))
+			}
+		}
+	}
+	return probs, nil
+}
+
+// addSoftmax adds w·softmax(z) to dst.
+func addSoftmax(dst []float64, z []float32, w float64) {
+	mx := float64(z[0])
+	for _, v := range z[1:] {
+		mx = math.Max(mx, float64(v))
+	}
+	var s float64
+	for _, v := range z {
+		s += math.Exp(float64(v) - mx)
+	}
+	for j, v := range z {
+		dst[j] += w * math.Exp(float64(v)-mx) / s
+	}
+}
+
+// fnvHasher builds a short fingerprint from strings.
+func newHasher() *fnvHasher { return &fnvHasher{h: fnv.New64a()} }
+
+type fnvHasher struct {
+	h interface {
+		Write([]byte) (int, error)
+		Sum64() uint64
+	}
+}
+
+func (f *fnvHasher) add(parts ...string) {
+	for _, p := range parts {
+		f.h.Write([]byte(p))
+		f.h.Write([]byte{0})
+	}
+}
+
+func (f *fnvHasher) sum() string { return fmt.Sprintf("%016x", f.h.Sum64()) }

@@ -1,0 +1,705 @@
+package xreg
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/optim"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// RegMode says what the trainer does with the regs (φ) of an injected model.
+type RegMode string
+
+// The reg modes.
+const (
+	// RegsLearn is cross-regularization: φ follows the gradient of the Monte-Carlo averaged NLL on
+	// the regularization set, every RegEvery steps.
+	RegsLearn RegMode = "learn"
+	// RegsFixed keeps φ at its initial value (noise and augmentation on, never tuned).
+	RegsFixed RegMode = "fixed"
+	// RegsOff switches noise and augmentation off: plain training of θ.
+	RegsOff RegMode = "off"
+)
+
+// TrainConfig configures Train. Zero fields take the defaults in brackets.
+type TrainConfig struct {
+	// Epochs is the total number of epochs over the training set [10]. A resumed run continues
+	// up to Epochs.
+	Epochs int
+	// BatchSize is the training batch size [64]; the last partial batch of an epoch is dropped.
+	BatchSize int
+	// LR, Beta1, Beta2 configure Adam for the params θ [1e-3, 0.9, 0.999].
+	LR, Beta1, Beta2 float64
+	// WeightDecay is decoupled weight decay on θ (AdamW) [0].
+	WeightDecay float64
+	// ClipNorm clips the global gradient norm of θ (0: no clipping).
+	ClipNorm float64
+	// LabelSmoothing smooths the training labels [0].
+	LabelSmoothing float64
+
+	// Regs is the reg mode [RegsLearn].
+	Regs RegMode
+	// RegLR is the learning rate of φ [0.01]; RegOptimizer is "adam" [default] or "sgd".
+	RegLR        float64
+	RegOptimizer string
+	// RegEvery is r: φ is updated after every r-th θ step [30].
+	RegEvery int
+	// MC is K, the number of noisy passes averaged on a regularization batch [4].
+	MC int
+	// RegBatch is the number of regularization examples per φ update [BatchSize].
+	RegBatch int
+	// Sigma, when > 0, overrides the initial σ of every noise reg (log σ = ln Sigma).
+	Sigma float64
+
+	// Freeze names the params that stay fixed: "" (none), "head" (all but the classifier head),
+	// "last:N" (all but the params of the last N parameterised nodes) or a regular expression
+	// over initializer names.
+	Freeze string
+
+	// Seed makes the run repeatable: data order, noise and regularization batches derive from it.
+	Seed int64
+
+	// Checkpoint is the checkpoint file; CheckpointEvery writes it every that many steps (and at
+	// the end of every epoch). Resume continues from Checkpoint if it exists.
+	Checkpoint      string
+	CheckpointEvery int
+	Resume          bool
+
+	// Log receives one JSON line per φ update ("kind":"reg") and per epoch ("kind":"epoch").
+	Log io.Writer
+	// OnStep is called after every θ step with the step count and the run's total steps.
+	OnStep func(step, total int)
+	// OnEpoch is called after every epoch.
+	OnEpoch func(EpochStats)
+	// EvalBatch is the batch size of evaluation passes [256].
+	EvalBatch int
+	// NoEpochEval skips the deterministic pass over the regularization set at each epoch end
+	// (EpochStats.RegNLL and RegAcc stay 0); benchmarks use it to time training alone.
+	NoEpochEval bool
+}
+
+// Normalize fills the defaults in and checks the configuration; Train calls it too.
+func (c *TrainConfig) Normalize() error {
+	if err := c.defaults(); err != nil {
+		return fmt.Errorf("xreg: train: %w", err)
+	}
+	return nil
+}
+
+func (c *TrainConfig) defaults() error {
+	setInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setF := func(p *float64, v float64) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setInt(&c.Epochs, 10)
+	setInt(&c.BatchSize, 64)
+	setF(&c.LR, 1e-3)
+	setF(&c.Beta1, 0.9)
+	setF(&c.Beta2, 0.999)
+	setF(&c.RegLR, 1e-2)
+	setInt(&c.RegEvery, 30)
+	setInt(&c.MC, 4)
+	setInt(&c.RegBatch, c.BatchSize)
+	setInt(&c.EvalBatch, 256)
+	if c.Regs == "" {
+		c.Regs = RegsLearn
+	}
+	if c.RegOptimizer == "" {
+		c.RegOptimizer = "adam"
+	}
+	switch {
+	case c.Epochs < 0 || c.BatchSize < 1 || c.RegEvery < 1 || c.MC < 1 || c.RegBatch < 1 || c.EvalBatch < 1:
+		return fmt.Errorf("epochs, batch sizes, reg-every and mc must be positive")
+	case c.Regs != RegsLearn && c.Regs != RegsFixed && c.Regs != RegsOff:
+		return fmt.Errorf("reg mode %q is not one of learn, fixed, off", c.Regs)
+	case c.RegOptimizer != "adam" && c.RegOptimizer != "sgd":
+		return fmt.Errorf("reg optimizer %q is not adam or sgd", c.RegOptimizer)
+	case c.LR <= 0 || c.RegLR <= 0:
+		return fmt.Errorf("learning rates must be positive")
+	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+		return fmt.Errorf("label smoothing %v is outside [0, 1)", c.LabelSmoothing)
+	case c.Regs == RegsLearn && c.MC < 2:
+		// One pass per example makes the regularization loss a plain noisy NLL whose gradient
+		// only pushes σ to zero; the paper needs the average of several passes.
+		return fmt.Errorf("mc = %d: cross-regularization needs at least 2 Monte-Carlo passes (3–5 recommended)", c.MC)
+	}
+	return nil
+}
+
+// EpochStats summarises one epoch.
+type EpochStats struct {
+	Kind  string `json:"kind"` // "epoch"
+	Epoch int    `json:"epoch"`
+	Step  int    `json:"step"`
+	// TrainLoss and TrainAcc are means over the epoch's training batches (noisy passes).
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_acc"`
+	// RegNLL and RegAcc are the deterministic NLL and accuracy on the whole regularization set.
+	RegNLL float64 `json:"reg_nll"`
+	RegAcc float64 `json:"reg_acc"`
+	// Sigma is σ = exp(log σ) per noise reg (the mean over channels for per-channel regs);
+	// Magnitude is each augmentation magnitude.
+	Sigma     map[string]float64 `json:"sigma,omitempty"`
+	Magnitude map[string]float64 `json:"magnitude,omitempty"`
+	TrainSize int                `json:"train_size"`
+	Seconds   float64            `json:"seconds"`
+}
+
+// regLog is one line of the JSONL log per φ update.
+type regLog struct {
+	Kind      string             `json:"kind"` // "reg"
+	Step      int                `json:"step"`
+	Epoch     int                `json:"epoch"`
+	RegNLL    float64            `json:"reg_nll"`
+	Sigma     map[string]float64 `json:"sigma,omitempty"`
+	Magnitude map[string]float64 `json:"magnitude,omitempty"`
+}
+
+// TrainResult is what Train returns.
+type TrainResult struct {
+	Steps, Epochs int
+	History       []EpochStats
+	// Values are the final values of every initializer the trainer touched, by name.
+	Values map[string]*tensor.Dense
+	// Seconds is the wall time of this call; ThetaSeconds the part spent on θ steps (forward,
+	// backward, update) and RegSeconds the part spent on φ updates. RegSeconds / ThetaSeconds is
+	// cross-regularization's overhead over plain training with the same steps.
+	Seconds, ThetaSeconds, RegSeconds float64
+}
+
+// ErrDiverged is returned (wrapped) when the training loss becomes NaN or infinite.
+var ErrDiverged = errors.New("training diverged")
+
+// trainer holds the state of one Train call.
+type trainer struct {
+	cfg       TrainConfig
+	model     *onnximport.Model
+	regs      []inject.Reg
+	output    string
+	trainNet  *Net
+	regNet    *Net
+	values    map[string]*tensor.Dense
+	theta     []string
+	phi       []string
+	optTheta  optim.Optimizer
+	optPhi    optim.Optimizer
+	step      int
+	epoch     int
+	logLines  int
+	regTime   time.Duration
+	thetaTime time.Duration
+	lastReg   float64
+	inputName string
+	fprint    string
+	// epochStart is the step at which the current epoch began (-1 before the first), and
+	// epochTrainSize the training-set size it runs over.
+	epochStart     int
+	epochTrainSize int
+}
+
+// Train fine-tunes an injected model: θ on train, φ on reg (cross-regularization), as cfg says.
+// The model's initializers are not changed; call WriteBack with the result's Values.
+func Train(m *onnximport.Model, train, reg *dataset.Set, cfg TrainConfig) (*TrainResult, error) {
+	start := time.Now()
+	if err := cfg.defaults(); err != nil {
+		return nil, fmt.Errorf("xreg: train: %w", err)
+	}
+	t := &trainer{cfg: cfg, model: m, epochStart: -1}
+	if err := t.setup(train, reg); err != nil {
+		return nil, trainErr(err)
+	}
+	res := &TrainResult{}
+	if cfg.Resume && cfg.Checkpoint != "" {
+		ck, err := LoadCheckpoint(cfg.Checkpoint)
+		switch {
+		case errors.Is(err, ErrNoCheckpoint):
+			// Nothing to resume: start from the beginning.
+		case err != nil:
+			return nil, err
+		default:
+			if err := t.restore(ck); err != nil {
+				return nil, fmt.Errorf("xreg: train: resume from %s: %w", cfg.Checkpoint, err)
+			}
+		}
+	}
+	stepsPerEpoch := train.Len() / cfg.BatchSize
+	if stepsPerEpoch == 0 {
+		return nil, fmt.Errorf("xreg: train: %d training examples do not fill one batch of %d", train.Len(), cfg.BatchSize)
+	}
+	total := t.step + (cfg.Epochs-t.epoch)*stepsPerEpoch
+	for t.epoch < cfg.Epochs {
+		st, err := t.runEpoch(train, reg, total)
+		if err != nil {
+			return nil, err
+		}
+		res.History = append(res.History, st)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(st)
+		}
+		if err := t.writeLog(st); err != nil {
+			return nil, err
+		}
+		if err := t.checkpoint(train.Len()); err != nil {
+			return nil, err
+		}
+	}
+	res.Steps, res.Epochs, res.Values = t.step, t.epoch, t.values
+	res.Seconds, res.ThetaSeconds, res.RegSeconds = time.Since(start).Seconds(), t.thetaTime.Seconds(), t.regTime.Seconds()
+	return res, nil
+}
+
+func (t *trainer) setup(train, reg *dataset.Set) error {
+	m, cfg := t.model, t.cfg
+	if len(m.Graph.Inputs) != 1 || len(m.Graph.Outputs) < 1 {
+		return fmt.Errorf("the model must have one input and a logits output (it has %d inputs, %d outputs)", len(m.Graph.Inputs), len(m.Graph.Outputs))
+	}
+	t.inputName, t.output = m.Graph.Inputs[0].Name, m.Graph.Outputs[0].Name
+	regs, err := inject.Regs(m)
+	if err != nil {
+		if cfg.Regs != RegsOff {
+			return fmt.Errorf("%w (run xreg-onnx inject first, or train with regs off)", err)
+		}
+	}
+	t.regs = regs
+	if err := checkData(m, train, "training"); err != nil {
+		return err
+	}
+	if err := checkData(m, reg, "regularization"); err != nil {
+		return err
+	}
+	t.fprint = fingerprint(m)
+
+	t.trainNet, err = Build(m, BuildOptions{Batch: cfg.BatchSize, Training: true})
+	if err != nil {
+		return err
+	}
+	t.values = t.trainNet.Values
+	if cfg.Sigma > 0 {
+		for _, r := range regs {
+			if r.Kind == inject.KindNoise {
+				v, ok := t.values[r.Name]
+				if !ok {
+					return fmt.Errorf("noise reg %q is not used by the graph", r.Name)
+				}
+				fillAll(v, math.Log(cfg.Sigma))
+			}
+		}
+	}
+	isPhi := map[string]bool{}
+	for _, r := range regs {
+		isPhi[r.Name] = true
+		t.phi = append(t.phi, r.Name)
+	}
+	frozen, err := frozenParams(m, t.trainNet.ParamNames, isPhi, cfg.Freeze)
+	if err != nil {
+		return err
+	}
+	for _, name := range t.trainNet.ParamNames {
+		if !isPhi[name] && !frozen[name] && !t.trainNet.State[name] {
+			t.theta = append(t.theta, name)
+		}
+	}
+	if len(t.theta) == 0 {
+		return fmt.Errorf("every param is frozen (--freeze %q): nothing to train", cfg.Freeze)
+	}
+	loss, err := t.trainNet.MCNLL(t.output, 1, cfg.LabelSmoothing)
+	if err != nil {
+		return err
+	}
+	if err := t.trainNet.Grad(loss, t.theta...); err != nil {
+		return err
+	}
+	t.optTheta = optim.NewAdam(cfg.LR, cfg.WeightDecay)
+	if a, ok := t.optTheta.(*optim.Adam); ok {
+		a.Beta1, a.Beta2 = cfg.Beta1, cfg.Beta2
+	}
+	if cfg.Regs == RegsLearn && len(t.phi) > 0 {
+		t.regNet, err = Build(m, BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values})
+		if err != nil {
+			return err
+		}
+		loss, err := t.regNet.MCNLL(t.output, cfg.MC, 0)
+		if err != nil {
+			return err
+		}
+		if err := t.regNet.Grad(loss, t.phi...); err != nil {
+			return err
+		}
+		if cfg.RegOptimizer == "sgd" {
+			t.optPhi = optim.NewSGD(cfg.RegLR, 0, 0)
+		} else {
+			t.optPhi = optim.NewAdam(cfg.RegLR, 0)
+		}
+	}
+	return nil
+}
+
+// trainErr prefixes an error with "xreg: train: " unless it already names the package.
+func trainErr(err error) error {
+	if strings.HasPrefix(err.Error(), "xreg: ") {
+		return err
+	}
+	return fmt.Errorf("xreg: train: %w", err)
+}
+
+// checkData verifies that a data set fits the model's input and output.
+func checkData(m *onnximport.Model, s *dataset.Set, what string) error {
+	if s == nil || s.Len() == 0 {
+		return fmt.Errorf("the %s set is empty", what)
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%s set: %w", what, err)
+	}
+	in := m.Graph.Inputs[0]
+	if in.HasShape && len(in.Shape) > 0 {
+		per := in.Shape[1:]
+		n := 1
+		for _, d := range per {
+			if d < 0 {
+				return nil // unknown per-example shape: Build will check
+			}
+			n *= d
+		}
+		if n != s.Dim() {
+			return fmt.Errorf("%s set %s: examples have shape %v (%d values), model input %q wants %v", what, s.Source, s.Shape, s.Dim(), in.Name, per)
+		}
+	}
+	return nil
+}
+
+// stream identifies the purpose of a random generator derived from (seed, step).
+const (
+	streamShuffle = iota + 1
+	streamTrainNoise
+	streamRegBatch
+	streamRegNoise
+)
+
+func (t *trainer) rng(purpose, index int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(t.cfg.Seed), uint64(index)<<4|uint64(purpose)))
+}
+
+func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, error) {
+	cfg := t.cfg
+	start := time.Now()
+	if t.epochStart < 0 || t.epochTrainSize != train.Len() {
+		t.epochStart = t.step // a fresh epoch (or a resumed run whose training set grew)
+	}
+	t.epochTrainSize = train.Len()
+	skip := t.step - t.epochStart
+	var lossSum, accSum float64
+	var seen int
+	shape := append([]int{cfg.BatchSize}, train.Shape...)
+	inputShape := t.trainNet.Inputs[t.inputName].Shape()
+	if inputShape.TotalSize() == cfg.BatchSize*train.Dim() {
+		shape = append([]int(nil), inputShape...)
+	}
+	x := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, cfg.BatchSize*train.Dim())))
+	i := 0
+	for b := range train.Batches(cfg.BatchSize, t.rng(streamShuffle, t.epoch), true) {
+		if i < skip {
+			i++
+			continue
+		}
+		i++
+		stepStart := time.Now()
+		copy(x.Float32s(), b.X)
+		if err := t.trainNet.SetMCLabels(b.Y); err != nil {
+			return EpochStats{}, err
+		}
+		noise := Noise{}
+		if cfg.Regs != RegsOff {
+			noise.Rand = t.rng(streamTrainNoise, t.step)
+		}
+		if err := t.trainNet.Forward(map[string]*tensor.Dense{t.inputName: x}, noise); err != nil {
+			return EpochStats{}, err
+		}
+		loss, err := t.trainNet.LossValue()
+		if err != nil {
+			return EpochStats{}, err
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			where := "no checkpoint was written"
+			if cfg.Checkpoint != "" {
+				where = "the last good checkpoint is " + cfg.Checkpoint
+			}
+			return EpochStats{}, fmt.Errorf("xreg: train: %w at step %d (loss %v); lower the learning rate or clip gradients; %s", ErrDiverged, t.step+1, loss, where)
+		}
+		lossSum += loss * float64(len(b.Y))
+		accSum += float64(correct(t.trainNet.Outputs[0].Value(), b.Y))
+		seen += len(b.Y)
+		if err := t.updateTheta(); err != nil {
+			return EpochStats{}, err
+		}
+		t.thetaTime += time.Since(stepStart)
+		t.step++
+		if t.regNet != nil && t.step%cfg.RegEvery == 0 {
+			if err := t.updatePhi(reg); err != nil {
+				return EpochStats{}, err
+			}
+		}
+		if cfg.OnStep != nil {
+			cfg.OnStep(t.step, total)
+		}
+		if cfg.Checkpoint != "" && cfg.CheckpointEvery > 0 && t.step%cfg.CheckpointEvery == 0 {
+			if err := t.checkpoint(train.Len()); err != nil {
+				return EpochStats{}, err
+			}
+		}
+	}
+	t.epoch++
+	t.epochStart = t.step
+	st := EpochStats{Kind: "epoch", Epoch: t.epoch, Step: t.step, TrainSize: train.Len()}
+	if seen > 0 {
+		st.TrainLoss, st.TrainAcc = lossSum/float64(seen), accSum/float64(seen)
+	}
+	if !cfg.NoEpochEval {
+		probs, err := Predict(t.model, reg, t.values, PredictOptions{Batch: cfg.EvalBatch})
+		if err != nil {
+			return EpochStats{}, err
+		}
+		st.RegNLL, st.RegAcc = nllAcc(probs, reg.Y)
+	}
+	st.Sigma, st.Magnitude = t.regValues()
+	st.Seconds = time.Since(start).Seconds()
+	return st, nil
+}
+
+func (t *trainer) updateTheta() error {
+	params := make([]optim.Param, len(t.theta))
+	for i, name := range t.theta {
+		g, err := t.trainNet.GradValue(name)
+		if err != nil {
+			return err
+		}
+		params[i] = optim.Param{Name: name, W: t.values[name].Float32s(), G: g.Float32s()}
+	}
+	if t.cfg.ClipNorm > 0 {
+		optim.ClipGlobalNorm(params, t.cfg.ClipNorm)
+	}
+	return t.optTheta.Step(params)
+}
+
+// updatePhi runs K noisy passes over one regularization batch and takes one step on φ.
+func (t *trainer) updatePhi(reg *dataset.Set) error {
+	start := time.Now()
+	cfg := t.cfg
+	r := t.rng(streamRegBatch, t.step)
+	n, d := cfg.RegBatch, reg.Dim()
+	idx := make([]int, n)
+	if n <= reg.Len() {
+		copy(idx, r.Perm(reg.Len())[:n])
+	} else {
+		for i := range idx {
+			idx[i] = r.IntN(reg.Len())
+		}
+	}
+	xs := make([]float32, cfg.MC*n*d)
+	labels := make([]int, n)
+	for i, j := range idx {
+		ex, y := reg.Example(j)
+		labels[i] = y
+		for k := 0; k < cfg.MC; k++ {
+			copy(xs[(k*n+i)*d:(k*n+i+1)*d], ex)
+		}
+	}
+	x := tensor.New(tensor.WithShape(t.regNet.Inputs[t.inputName].Shape()...), tensor.WithBacking(xs))
+	if err := t.regNet.SetMCLabels(labels); err != nil {
+		return err
+	}
+	if err := t.regNet.Forward(map[string]*tensor.Dense{t.inputName: x}, Noise{Rand: t.rng(streamRegNoise, t.step)}); err != nil {
+		return err
+	}
+	loss, err := t.regNet.LossValue()
+	if err != nil {
+		return err
+	}
+	params := make([]optim.Param, len(t.phi))
+	for i, name := range t.phi {
+		g, err := t.regNet.GradValue(name)
+		if err != nil {
+			return err
+		}
+		params[i] = optim.Param{Name: name, W: t.values[name].Float32s(), G: g.Float32s()}
+	}
+	if err := t.optPhi.Step(params); err != nil {
+		return err
+	}
+	t.lastReg = loss
+	t.regTime += time.Since(start)
+	sigma, mag := t.regValues()
+	return t.writeLog(regLog{Kind: "reg", Step: t.step, Epoch: t.epoch, RegNLL: loss, Sigma: sigma, Magnitude: mag})
+}
+
+// regValues returns σ per noise reg (mean over channels) and each augmentation magnitude.
+func (t *trainer) regValues() (sigma, mag map[string]float64) {
+	for _, r := range t.regs {
+		v, ok := t.values[r.Name]
+		if !ok {
+			continue
+		}
+		data := v.Float32s()
+		var s float64
+		for _, x := range data {
+			if r.Kind == inject.KindNoise {
+				s += math.Exp(float64(x))
+			} else {
+				s += float64(x)
+			}
+		}
+		s /= float64(len(data))
+		if r.Kind == inject.KindNoise {
+			if sigma == nil {
+				sigma = map[string]float64{}
+			}
+			sigma[r.Name] = s
+		} else {
+			if mag == nil {
+				mag = map[string]float64{}
+			}
+			mag[r.Name] = s
+		}
+	}
+	return sigma, mag
+}
+
+func (t *trainer) writeLog(v any) error {
+	if t.cfg.Log == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("xreg: log: %w", err)
+	}
+	if _, err := t.cfg.Log.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("xreg: log: %w", err)
+	}
+	t.logLines++
+	return nil
+}
+
+func (t *trainer) checkpoint(trainSize int) error {
+	if t.cfg.Checkpoint == "" {
+		return nil
+	}
+	c := &Checkpoint{Model: t.model.Path, Fingerprint: t.fprint, Seed: t.cfg.Seed, Step: t.step, Epoch: t.epoch,
+		TrainSize: trainSize, Values: map[string][]float32{}, Params: t.optTheta.State(), LogLines: t.logLines,
+		EpochStart: t.epochStart}
+	if t.optPhi != nil {
+		c.Regs = t.optPhi.State()
+	}
+	for name, v := range t.values {
+		c.Values[name] = append([]float32(nil), v.Float32s()...)
+	}
+	return SaveCheckpoint(t.cfg.Checkpoint, c)
+}
+
+func (t *trainer) restore(c *Checkpoint) error {
+	if c.Fingerprint != t.fprint {
+		return fmt.Errorf("the checkpoint was written for another model (%s)", c.Model)
+	}
+	if c.Seed != t.cfg.Seed {
+		return fmt.Errorf("the checkpoint was written with seed %d, this run has seed %d", c.Seed, t.cfg.Seed)
+	}
+	for name, v := range t.values {
+		saved, ok := c.Values[name]
+		if !ok || len(saved) != len(v.Float32s()) {
+			return fmt.Errorf("the checkpoint has no value of the right size for %q", name)
+		}
+		copy(v.Float32s(), saved)
+	}
+	if err := t.optTheta.SetState(c.Params); err != nil {
+		return err
+	}
+	if t.optPhi != nil && c.Regs.Kind != "" {
+		if err := t.optPhi.SetState(c.Regs); err != nil {
+			return err
+		}
+	}
+	t.step, t.epoch, t.logLines = c.Step, c.Epoch, c.LogLines
+	t.epochStart, t.epochTrainSize = c.EpochStart, c.TrainSize
+	return nil
+}
+
+// fingerprint identifies a model's graph structure and initializer shapes.
+func fingerprint(m *onnximport.Model) string {
+	h := newHasher()
+	for _, n := range m.Graph.Nodes {
+		h.add(n.OpType, n.Name)
+		for _, in := range n.Inputs {
+			h.add(in)
+		}
+	}
+	names := append([]string(nil), m.Graph.InitializerNames...)
+	sort.Strings(names)
+	for _, name := range names {
+		h.add(name, fmt.Sprint(m.Graph.Initializers[name].Dims))
+	}
+	return h.sum()
+}
+
+func fillAll(v *tensor.Dense, x float64) {
+	d := v.Float32s()
+	for i := range d {
+		d[i] = float32(x)
+	}
+}
+
+// correct counts rows of a (batch, classes) logits value whose argmax is the label.
+func correct(v any, labels []int) int {
+	d, ok := v.(*tensor.Dense)
+	if !ok {
+		return 0
+	}
+	x := d.Float32s()
+	c := len(x) / len(labels)
+	n := 0
+	for i, y := range labels {
+		row := x[i*c : (i+1)*c]
+		best := 0
+		for j := range row {
+			if row[j] > row[best] {
+				best = j
+			}
+		}
+		if best == y {
+			n++
+		}
+	}
+	return n
+}
+
+func nllAcc(probs [][]float64, labels []int) (nll, acc float64) {
+	for i, p := range probs {
+		nll -= math.Log(math.Max(p[labels[i]], 1e-12))
+		best := 0
+		for j := range p {
+			if p[j] > p[best] {
+				best = j
+			}
+		}
+		if best == labels[i] {
+			acc++
+		}
+	}
+	n := float64(len(probs))
+	return nll / n, acc / n
+}

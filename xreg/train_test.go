@@ -1,0 +1,295 @@
+package xreg
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// injectedFixture loads a fixture model and injects noise after its normalization nodes.
+func injectedFixture(t testing.TB, name string) *onnximport.Model {
+	t.Helper()
+	m, err := onnximport.Load(filepath.Join("..", "testdata", "models", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inject.Apply(m, inject.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// smallData loads n examples of the bundled Fashion-MNIST subset, reshaped for the model.
+func smallData(t testing.TB, split string, n int, shape []int) *dataset.Set {
+	t.Helper()
+	s, err := dataset.Load(filepath.Join("..", "testdata", "fmnist-small", split+"-images-idx3-ubyte.gz"),
+		dataset.Options{Limit: n, Shape: shape, Classes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func copyValues(v map[string]*tensor.Dense) map[string][]float32 {
+	out := map[string][]float32{}
+	for k, d := range v {
+		out[k] = append([]float32(nil), d.Float32s()...)
+	}
+	return out
+}
+
+// TestTrainLearnsAndMovesSigma: cross-regularization on the MLP lowers the training loss and moves
+// every σ away from its initial value (the regularization gradient is not zero).
+func TestTrainLearnsAndMovesSigma(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	train, reg := smallData(t, "train", 256, []int{784}), smallData(t, "reg", 128, []int{784})
+	var log bytes.Buffer
+	res, err := Train(m, train, reg, TrainConfig{Epochs: 4, BatchSize: 32, RegEvery: 2, MC: 3, RegBatch: 32, RegLR: 0.05, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.History
+	if len(h) != 4 || h[3].TrainLoss >= h[0].TrainLoss {
+		t.Fatalf("training loss did not fall: %+v", h)
+	}
+	regs, _ := inject.Regs(m)
+	for _, r := range regs {
+		s := h[3].Sigma[r.Name]
+		if math.Abs(s-inject.DefaultSigma0) < 1e-3 {
+			t.Errorf("σ of %s stayed at %v", r.Name, s)
+		}
+	}
+	if n := strings.Count(log.String(), `"kind":"reg"`); n != res.Steps/2 {
+		t.Errorf("%d reg log lines for %d steps at r=2", n, res.Steps)
+	}
+}
+
+// TestRegGradientNeedsMonteCarlo: with the noise switched off (a deterministic pass) the gradient
+// of the regularization loss with respect to log σ is exactly zero, which is why the trainer never
+// uses one for φ; with noisy passes it is not.
+func TestRegGradientNeedsMonteCarlo(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	regs, _ := inject.Regs(m)
+	reg := smallData(t, "reg", 16, []int{784})
+	for _, noisy := range []bool{false, true} {
+		net, err := Build(m, BuildOptions{Batch: 2 * 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss, err := net.MCNLL("logits", 2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Grad(loss, regs[0].Name); err != nil {
+			t.Fatal(err)
+		}
+		net.SetMCLabels(reg.Y)
+		x := append(append([]float32(nil), reg.X...), reg.X...)
+		noise := Noise{}
+		if noisy {
+			noise.Rand = (&trainer{}).rng(streamRegNoise, 1)
+		}
+		if err := net.Forward(map[string]*tensor.Dense{"input": tensor.New(tensor.WithShape(32, 784), tensor.WithBacking(x))}, noise); err != nil {
+			t.Fatal(err)
+		}
+		g, _ := net.GradValue(regs[0].Name)
+		if zero := g.Float32s()[0] == 0; zero == noisy {
+			t.Errorf("noisy=%v: gradient %v", noisy, g.Float32s())
+		}
+	}
+	if _, err := Train(m, reg, reg, TrainConfig{MC: 1}); err == nil || !strings.Contains(err.Error(), "at least 2 Monte-Carlo passes") {
+		t.Errorf("MC=1 accepted: %v", err)
+	}
+}
+
+// TestRegGradientFiniteDifference: the gradient of the K-pass regularization loss with respect to
+// every log σ, with the noise draws held fixed, matches central finite differences (float64).
+func TestRegGradientFiniteDifference(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	regs, _ := inject.Regs(m)
+	reg := smallData(t, "reg", 4, []int{784})
+	const k = 3
+	net, err := Build(m, BuildOptions{Batch: k * 4, Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, _ := net.MCNLL("logits", k, 0)
+	names := []string{}
+	for _, r := range regs {
+		names = append(names, r.Name)
+	}
+	if err := net.Grad(loss, names...); err != nil {
+		t.Fatal(err)
+	}
+	net.SetMCLabels(reg.Y)
+	x := make([]float64, 0, k*len(reg.X))
+	for i := 0; i < k; i++ {
+		for _, v := range reg.X {
+			x = append(x, float64(v))
+		}
+	}
+	feeds := map[string]*tensor.Dense{"input": tensor.New(tensor.WithShape(k*4, 784), tensor.WithBacking(x))}
+	// Fix the noise: draw once, then feed the same values every pass.
+	fixed := map[string]*tensor.Dense{}
+	rng := (&trainer{}).rng(streamRegNoise, 7)
+	for _, in := range net.Noise {
+		s := in.Node.Shape()
+		d := make([]float64, s.TotalSize())
+		for i := range d {
+			d[i] = rng.NormFloat64()
+		}
+		fixed[in.Name] = tensor.New(tensor.WithShape(s...), tensor.WithBacking(d))
+	}
+	run := func() float64 {
+		if err := net.Forward(feeds, Noise{Values: fixed}); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := net.LossValue()
+		return l
+	}
+	run()
+	grads := map[string]float64{}
+	for _, name := range names {
+		g, _ := net.GradValue(name)
+		grads[name] = g.Float64s()[0]
+	}
+	for _, name := range names {
+		v := net.Values[name].Float64s()
+		orig := v[0]
+		const h = 1e-5
+		v[0] = orig + h
+		up := run()
+		v[0] = orig - h
+		down := run()
+		v[0] = orig
+		fd := (up - down) / (2 * h)
+		if math.Abs(grads[name]-fd) > 1e-6+1e-4*math.Abs(fd) {
+			t.Errorf("d loss / d %s = %v, finite difference %v", name, grads[name], fd)
+		}
+	}
+}
+
+// TestResumeAfterCrash: a run that dies mid-epoch and is resumed from its checkpoint ends with
+// exactly the values of an uninterrupted run with the same seed.
+func TestResumeAfterCrash(t *testing.T) {
+	train, reg := smallData(t, "train", 160, []int{784}), smallData(t, "reg", 64, []int{784})
+	cfg := TrainConfig{Epochs: 3, BatchSize: 32, RegEvery: 2, MC: 2, RegBatch: 16, Seed: 5}
+
+	full, err := Train(injectedFixture(t, "mlp-ln-op13.onnx"), train, reg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := copyValues(full.Values)
+
+	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
+	crashed := cfg
+	crashed.Checkpoint, crashed.CheckpointEvery = ckpt, 3
+	crash := errors.New("killed")
+	crashed.OnStep = func(step, total int) {
+		if step == 8 { // mid-epoch 2, after the checkpoint at step 6
+			panic(crash)
+		}
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != crash {
+				t.Fatalf("run did not crash as planned: %v", r)
+			}
+		}()
+		Train(injectedFixture(t, "mlp-ln-op13.onnx"), train, reg, crashed)
+	}()
+	ck, err := LoadCheckpoint(ckpt)
+	if err != nil || ck.Step != 6 {
+		t.Fatalf("checkpoint after crash: %+v, %v", ck, err)
+	}
+	resumed := cfg
+	resumed.Checkpoint, resumed.CheckpointEvery, resumed.Resume = ckpt, 3, true
+	res, err := Train(injectedFixture(t, "mlp-ln-op13.onnx"), train, reg, resumed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != full.Steps {
+		t.Fatalf("resumed run ended at step %d, uninterrupted at %d", res.Steps, full.Steps)
+	}
+	for name, w := range want {
+		got := res.Values[name].Float32s()
+		for i := range w {
+			if got[i] != w[i] {
+				t.Fatalf("%s[%d] = %v after resume, %v uninterrupted", name, i, got[i], w[i])
+			}
+		}
+	}
+	// Resuming with another seed is refused.
+	other := resumed
+	other.Seed = 6
+	if _, err := Train(injectedFixture(t, "mlp-ln-op13.onnx"), train, reg, other); err == nil || !strings.Contains(err.Error(), "seed") {
+		t.Errorf("resume with another seed: %v", err)
+	}
+}
+
+// TestFreezeHead: with --freeze head only the classifier's weight and bias change.
+func TestFreezeHead(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	train, reg := smallData(t, "train", 64, []int{784}), smallData(t, "reg", 32, []int{784})
+	before := map[string][]float32{}
+	for name, init := range m.Graph.Initializers {
+		before[name] = append([]float32(nil), init.Floats()...)
+	}
+	head, err := headNode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Train(m, train, reg, TrainConfig{Epochs: 1, BatchSize: 32, Freeze: "head", Regs: RegsFixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range res.Values {
+		changed := false
+		for i, x := range v.Float32s() {
+			changed = changed || x != before[name][i]
+		}
+		isHead := name == head.Input(1) || name == head.Input(2)
+		if changed != isHead {
+			t.Errorf("%s changed=%v, head=%v", name, changed, isHead)
+		}
+	}
+}
+
+func TestTrainBadInput(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	good := smallData(t, "train", 64, []int{784})
+	img := smallData(t, "train", 64, nil) // 1×28×28: same size, accepted
+	for _, c := range []struct {
+		name string
+		cfg  TrainConfig
+		want string
+	}{
+		{"bad mode", TrainConfig{Regs: "sometimes"}, "reg mode"},
+		{"bad freeze", TrainConfig{Freeze: "last:x"}, "last:N"},
+		{"freeze nothing matches", TrainConfig{Freeze: "^nope$"}, "matches no param"},
+		{"batch too big", TrainConfig{BatchSize: 128}, "do not fill one batch"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Train(m, good, good, c.cfg)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "xreg: ") {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+	if _, err := Train(m, img, good, TrainConfig{Epochs: 1}); err != nil {
+		t.Errorf("1×28×28 examples for a 784 input: %v", err)
+	}
+	plain, _ := onnximport.Load(filepath.Join("..", "testdata", "models", "mlp-ln-op13.onnx"))
+	if _, err := Train(plain, good, good, TrainConfig{}); err == nil || !strings.Contains(err.Error(), "inject") {
+		t.Errorf("un-injected model: %v", err)
+	}
+}
