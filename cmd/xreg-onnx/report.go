@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/xreg-onnx/xreg-onnx/calib"
+	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/export"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+func init() {
+	commands = append(commands, &cli.Command{
+		Name:  "report",
+		Usage: "measure the calibration of one or more classifier ONNX models on labelled data and write a report",
+		Description: `Runs each --model (any single-input classifier ONNX file, not only xreg-onnx exports) in
+onnxruntime over --data and writes report.json, report.md and report.html with accuracy, NLL, Brier
+score, ECE (equal-width and equal-mass bins), MCE, per-class accuracy and a reliability diagram per
+model, side by side. A model whose output is not a probability vector is softmaxed. With --log (the
+JSONL log of xreg-onnx train) the report also plots the σ trajectory.
+
+Example:
+  xreg-onnx report --model orig.onnx --name original --model fine.onnx --name fine-tuned \
+      --model fine.temp.onnx --name temperature --data test-images-idx3-ubyte.gz -o report/`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "model", Usage: "ONNX model `FILE` (repeat for a side-by-side comparison)", Required: true},
+			&cli.StringSliceFlag{Name: "name", Usage: "`NAME` of each --model, in the same order (default: the file name)"},
+			&cli.StringFlag{Name: "data", Usage: "labelled data `PATH`: IDX images file (labels beside it), .npz, .npy (with --labels), CIFAR-10 .bin or folder, or an image folder", Required: true},
+			&cli.StringFlag{Name: "labels", Usage: "labels `FILE` for --data when it cannot be derived (IDX, .npy)"},
+			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` examples (0: all)"},
+			&cli.StringFlag{Name: "log", Usage: "training log `FILE` (JSONL) whose σ trajectory to plot"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report", Usage: "report `DIR`"},
+			&cli.IntFlag{Name: "bins", Value: calib.DefaultBins, Usage: "confidence `BINS` of ECE, MCE and the reliability diagrams"},
+			&cli.StringFlag{Name: "title", Usage: "report `TITLE`"},
+		},
+		Action: runReport,
+	})
+}
+
+// reportModel is one model to measure: a file read as bytes, or a model in memory.
+type reportModel struct {
+	name  string
+	path  string
+	data  []byte
+	model *onnximport.Model
+	// provenance adds the model's xreg metadata to the report.
+	provenance bool
+}
+
+func runReport(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return fmt.Errorf("report: unexpected arguments %q (models are given with --model)", c.Args().Slice())
+	}
+	paths, names := c.StringSlice("model"), c.StringSlice("name")
+	if len(names) != 0 && len(names) != len(paths) {
+		return fmt.Errorf("report: %d --name for %d --model; give one name per model or none", len(names), len(paths))
+	}
+	models := make([]reportModel, len(paths))
+	seen := map[string]string{}
+	for i, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".onnx")
+		if len(names) > 0 {
+			name = names[i]
+		}
+		if name == "" {
+			return fmt.Errorf("report: --name %d is empty", i+1)
+		}
+		if prev, dup := seen[calib.FileName(name)]; dup {
+			return fmt.Errorf("report: models %s and %s would both be named %q; name them with --name", prev, p, name)
+		}
+		seen[calib.FileName(name)] = p
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("report: --model: %w", err)
+		}
+		models[i] = reportModel{name: name, path: p, data: data, provenance: true}
+	}
+	set, err := loadReportData(c.String("data"), c.String("labels"), c.Int("limit"))
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	r := &calib.Report{Title: c.String("title"), Provenance: map[string]string{}}
+	if err := measure(r, models, set, c.Int("bins")); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := addTrajectory(r, c.String("log")); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	dir := c.String("output")
+	if err := calib.WriteReport(dir, r); err != nil {
+		return err
+	}
+	printMetrics(c.App.Writer, r)
+	fmt.Fprintf(c.App.Writer, "wrote %s, report.md and report.json\n", filepath.Join(dir, "report.html"))
+	return nil
+}
+
+func loadReportData(path, labels string, limit int) (*dataset.Set, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("--limit %d: want a positive number of examples (or 0 for all)", limit)
+	}
+	set, err := dataset.Load(path, dataset.Options{Labels: labels, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	return set, nil
+}
+
+// measure runs every model over set and adds its metrics, and the data's and models' provenance,
+// to r.
+func measure(r *calib.Report, models []reportModel, set *dataset.Set, bins int) error {
+	if bins < 1 {
+		return fmt.Errorf("--bins %d: want at least 1", bins)
+	}
+	r.Provenance["data"] = set.Source
+	r.Provenance["examples"] = strconv.Itoa(set.Len())
+	r.Provenance["bins"] = strconv.Itoa(bins)
+	for _, rm := range models {
+		data := rm.data
+		if data == nil {
+			var err error
+			if data, err = rm.model.Marshal(); err != nil {
+				return err
+			}
+		}
+		label := rm.path
+		if label == "" {
+			label = rm.name
+		}
+		ev, err := export.Evaluate(data, label, set)
+		if err != nil {
+			return err
+		}
+		met, err := calib.Compute(ev.Probabilities, set.Y, bins)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		r.Models = append(r.Models, calib.Model{Name: rm.name, Metrics: met})
+		if !rm.provenance {
+			continue
+		}
+		prefix := ""
+		if len(models) > 1 {
+			prefix = rm.name + ": "
+		}
+		if rm.path != "" {
+			r.Provenance[prefix+"file"] = rm.path
+		}
+		r.Provenance[prefix+"output"] = fmt.Sprintf("%q (%s)", ev.Output, map[bool]string{true: "logits, softmaxed", false: "probabilities"}[ev.SoftmaxApplied])
+		for k, v := range provenanceOf(metadataOf(data)) {
+			r.Provenance[prefix+k] = v
+		}
+	}
+	return nil
+}
+
+// metadataOf returns a serialised model's metadata_props, or nil when it does not parse.
+func metadataOf(data []byte) map[string]string {
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, e := range mp.GetMetadataProps() {
+		out[e.GetKey()] = e.GetValue()
+	}
+	return out
+}
+
+func parseLearned(js string) []export.Learned {
+	var regs []export.Learned
+	if json.Unmarshal([]byte(js), &regs) != nil {
+		return nil
+	}
+	return regs
+}
+
+func addTrajectory(r *calib.Report, log string) error {
+	if log == "" {
+		return nil
+	}
+	t, err := calib.ReadTrajectory(log)
+	if err != nil {
+		return fmt.Errorf("--log: %w", err)
+	}
+	if len(t) == 0 {
+		return fmt.Errorf("--log %s holds no σ trajectory (no lines of kind \"reg\" with a \"sigma\" object)", log)
+	}
+	r.Trajectory = t
+	r.Provenance["training log"] = log
+	return nil
+}
+
+// printMetrics prints one line of metrics per model.
+func printMetrics(w io.Writer, r *calib.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "model\taccuracy\tNLL\tBrier\tECE\tadaptive ECE\tMCE\t\n")
+	for _, m := range r.Models {
+		x := m.Metrics
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t\n", m.Name, x.Accuracy, x.NLL, x.Brier, x.ECE, x.AdaptiveECE, x.MCE)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,157 @@
+package export_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sbinet/npyio"
+
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/ort"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// fixtures are the models of testdata/models; each has NAME.input.npy and NAME.output.npy.
+var fixtures = []string{"mlp-ln-op13", "mlp-ln-op17", "cnn-bn", "vgg11-bn-tiny", "wrn-16-1", "resnet18-tiny"}
+
+func fixturePath(name string) string { return filepath.Join("..", "testdata", "models", name+".onnx") }
+
+func load(t testing.TB, name string) *onnximport.Model {
+	t.Helper()
+	m, err := onnximport.Load(fixturePath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// injected returns the fixture after inject.Apply with opt.
+func injected(t testing.TB, name string, opt inject.Options) *onnximport.Model {
+	t.Helper()
+	m := load(t, name)
+	if _, err := inject.Apply(m, opt); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// readNPY reads a float32 .npy file.
+func readNPY(t testing.TB, path string) ([]float32, []int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := npyio.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []float32
+	if err := r.Read(&data); err != nil {
+		t.Fatal(err)
+	}
+	shape := make([]int64, len(r.Header.Descr.Shape))
+	for i, d := range r.Header.Descr.Shape {
+		shape[i] = int64(d)
+	}
+	return data, shape
+}
+
+// fixtureInput returns the first n examples of the fixture's reference input.
+func fixtureInput(t testing.TB, name string, n int) ([]float32, []int64) {
+	t.Helper()
+	x, shape := readNPY(t, filepath.Join("..", "testdata", "models", name+".input.npy"))
+	per := len(x) / int(shape[0])
+	shape[0] = int64(n)
+	return x[:n*per], shape
+}
+
+// runModel runs m in onnxruntime on one input and returns its first output.
+func runModel(t testing.TB, m *onnximport.Model, x []float32, shape []int64) ort.Tensor {
+	t.Helper()
+	data, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runBytes(t, data, x, shape)
+}
+
+func runBytes(t testing.TB, data []byte, x []float32, shape []int64) ort.Tensor {
+	t.Helper()
+	s, err := ort.OpenBytes(data, "test model", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(ort.Tensor{Shape: shape, Float32: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0]
+}
+
+// softmaxRows is a float64 reference softmax of rows of c values.
+func softmaxRows(z []float32, c int) []float64 {
+	p := make([]float64, len(z))
+	for i := 0; i < len(z); i += c {
+		mx := math.Inf(-1)
+		for _, v := range z[i : i+c] {
+			mx = math.Max(mx, float64(v))
+		}
+		s := 0.0
+		for j := range c {
+			p[i+j] = math.Exp(float64(z[i+j]) - mx)
+			s += p[i+j]
+		}
+		for j := range c {
+			p[i+j] /= s
+		}
+	}
+	return p
+}
+
+// maxAbsDiff returns max |a_i − b_i|; it fails the test when the lengths differ.
+func maxAbsDiff(t testing.TB, a []float32, b []float64) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("lengths %d and %d differ", len(a), len(b))
+	}
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-b[i]))
+	}
+	return d
+}
+
+func f64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// setRegs sets every element of every noise parameter of m to logSigma.
+func setRegs(t testing.TB, m *onnximport.Model, logSigma float32) {
+	t.Helper()
+	regs, err := inject.Regs(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range regs {
+		if r.Kind != inject.KindNoise {
+			continue
+		}
+		old := m.Graph.Initializers[r.Name]
+		v := make([]float32, old.Size())
+		for i := range v {
+			v[i] = logSigma
+		}
+		if err := m.SetInitializer(onnximport.NewFloatTensor(r.Name, old.Dims, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

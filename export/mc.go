@@ -1,0 +1,183 @@
+package export
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// buildMC turns mp (whose graph is det, the deterministic export) into the Monte-Carlo ensemble of
+// k frozen noise draws described in the package documentation. shapes are det's inferred shapes
+// at batch 1.
+func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, learned []Learned,
+	shapes map[string][]int, s *scores, k int, seed int64) error {
+	g := det.Graph
+	if len(g.Outputs) != 1 {
+		return fmt.Errorf("--mc averages the one output of a classifier; the model has %d outputs", len(g.Outputs))
+	}
+	ed := newEditor(mp, det)
+
+	// Replicate every input k times along the batch axis.
+	for _, in := range g.Inputs {
+		if len(shapes[in.Name]) == 0 {
+			return fmt.Errorf("--mc replicates the inputs along their batch axis 0; input %q is a scalar", in.Name)
+		}
+		copies := make([]string, k)
+		for i := range copies {
+			copies[i] = in.Name
+		}
+		tile := ed.node("xreg/mc/tile", "Concat", copies, "", attrInt("axis", 0))
+		ed.rewire(in.Name, tile.GetOutput()[0])
+		ed.front = append(ed.front, tile)
+	}
+
+	// Frozen noise at every noise point.
+	rng := rand.New(rand.NewPCG(uint64(seed), MCStream))
+	for i, r := range regs {
+		if r.Kind != inject.KindNoise {
+			continue
+		}
+		sh := shapes[r.Value]
+		if len(sh) < 1 {
+			return fmt.Errorf("--mc: the shape of %q (noise point %s) could not be inferred", r.Value, r.Point)
+		}
+		d := sh[1:]
+		size := 1
+		for _, v := range d {
+			if v <= 0 {
+				return fmt.Errorf("--mc needs static per-example shapes; %q (noise point %s) has shape %v", r.Value, r.Point, sh)
+			}
+			size *= v
+		}
+		idx := broadcastIndex(learned[i].Dims, d)
+		sigma := learned[i].Sigma
+		noise := make([]float32, k*size)
+		for j := range noise {
+			a := sigma[idx[j%size]] * rng.NormFloat64()
+			if r.Mode == inject.Multiplicative {
+				a = 1 + a
+			}
+			noise[j] = float32(a)
+		}
+		base := pointName(r)
+		split := append([]int64{int64(k), -1}, ints64(d)...)
+		merge := append([]int64{-1}, ints64(d)...)
+		cn, err := ed.initializer(onnximport.NewFloatTensor("xreg.mc."+base+".noise", append([]int{k, 1}, d...), noise))
+		if err != nil {
+			return fmt.Errorf("--mc: %w", err)
+		}
+		sn, err := ed.initializer(onnximport.NewIntTensor("xreg.mc."+base+".split", []int{len(split)}, split))
+		if err != nil {
+			return fmt.Errorf("--mc: %w", err)
+		}
+		mn, err := ed.initializer(onnximport.NewIntTensor("xreg.mc."+base+".merge", []int{len(merge)}, merge))
+		if err != nil {
+			return fmt.Errorf("--mc: %w", err)
+		}
+		prefix := "xreg/mc/" + base
+		op := "Add"
+		if r.Mode == inject.Multiplicative {
+			op = "Mul"
+		}
+		n1 := ed.node(prefix+"/split", "Reshape", []string{r.Value, sn}, "")
+		n2 := ed.node(prefix+"/noise", op, []string{n1.GetOutput()[0], cn}, "")
+		n3 := ed.node(prefix+"/merge", "Reshape", []string{n2.GetOutput()[0], mn}, "")
+		ed.rewire(r.Value, n3.GetOutput()[0])
+		ed.placeAfter(r.Value, n1, n2, n3)
+	}
+
+	// Average the k draws' probabilities at the output.
+	sh := shapes[s.name]
+	if len(sh) != 2 || sh[1] <= 0 {
+		return fmt.Errorf("--mc needs class scores of shape [N, classes]; output %q has shape %v", s.name, sh)
+	}
+	internal := ed.renameOutput(s, "xreg/mc/scores")
+	shape := []int64{int64(k), -1, int64(sh[1])}
+	shn, err := ed.initializer(onnximport.NewIntTensor("xreg.mc.draws", []int{3}, shape))
+	if err != nil {
+		return fmt.Errorf("--mc: %w", err)
+	}
+	draws := ed.node("xreg/mc/draws", "Reshape", []string{internal, shn}, "")
+	nodes := []*onnxpb.NodeProto{draws}
+	last := draws.GetOutput()[0]
+	if !s.probs {
+		sm := ed.node("xreg/mc/softmax", "Softmax", []string{last}, "", attrInt("axis", 2))
+		nodes = append(nodes, sm)
+		last = sm.GetOutput()[0]
+	}
+	var mean *onnxpb.NodeProto
+	if det.Opset >= 18 { // ReduceMean takes its axes as an input from opset 18
+		an, err := ed.initializer(onnximport.NewIntTensor("xreg.mc.axes", []int{1}, []int64{0}))
+		if err != nil {
+			return fmt.Errorf("--mc: %w", err)
+		}
+		mean = ed.node("xreg/mc/mean", "ReduceMean", []string{last, an}, s.name, attrInt("keepdims", 0))
+	} else {
+		mean = ed.node("xreg/mc/mean", "ReduceMean", []string{last}, s.name, attrInts("axes", []int64{0}), attrInt("keepdims", 0))
+	}
+	ed.after[s.producer.Index] = append(ed.after[s.producer.Index], append(nodes, mean)...)
+	ed.finish()
+
+	// Inside the graph the batch is now k·N: forget fixed batch sizes declared for inner values.
+	for _, vi := range mp.Graph.ValueInfo {
+		if dims := vi.GetType().GetTensorType().GetShape().GetDim(); len(dims) > 0 && dims[0].GetDimParam() == "" {
+			dims[0].Value = nil
+		}
+	}
+	return nil
+}
+
+// pointName is the readable part of a noise parameter's name: "xreg.noise.bn1.log_sigma" gives
+// "bn1".
+func pointName(r inject.Reg) string {
+	s := strings.TrimSuffix(strings.TrimPrefix(r.Name, "xreg.noise."), ".log_sigma")
+	if s == "" {
+		return r.Name
+	}
+	return s
+}
+
+// broadcastIndex maps every element (row-major) of shape d to the element of a parameter of shape
+// p that broadcasts to it (numpy rules, aligned on the right). p must broadcast to d.
+func broadcastIndex(p, d []int) []int {
+	for len(p) > len(d) { // leading ones
+		p = p[1:]
+	}
+	off := len(d) - len(p)
+	size := 1
+	for _, v := range d {
+		size *= v
+	}
+	out := make([]int, size)
+	idx := make([]int, len(d))
+	for j := range out {
+		at, stride := 0, 1
+		for a := len(p) - 1; a >= 0; a-- {
+			if p[a] != 1 {
+				at += idx[off+a] * stride
+			}
+			stride *= p[a]
+		}
+		out[j] = at
+		for a := len(d) - 1; a >= 0; a-- { // next multi-index
+			idx[a]++
+			if idx[a] < d[a] {
+				break
+			}
+			idx[a] = 0
+		}
+	}
+	return out
+}
+
+func ints64(s []int) []int64 {
+	out := make([]int64, len(s))
+	for i, v := range s {
+		out[i] = int64(v)
+	}
+	return out
+}
