@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -53,9 +52,6 @@ beside it) is measured on --data and report.json, report.md and report.html are 
 }
 
 func runExport(c *cli.Context) error {
-	if rerun, err := rerunWithFlagsFirst(c); rerun {
-		return err
-	}
 	if c.NArg() != 1 {
 		return fmt.Errorf("export: expected one model file (the output of xreg-onnx train), got %d arguments %q", c.NArg(), c.Args().Slice())
 	}
@@ -129,32 +125,6 @@ func runExport(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "wrote %s\n", filepath.Join(c.String("report"), "report.html"))
 	}
 	return nil
-}
-
-// reorderedKey marks, in the context, a command run again by rerunWithFlagsFirst.
-type reorderedKey struct{}
-
-// rerunWithFlagsFirst lets flags follow the model file, as in `xreg-onnx export trained.onnx -o
-// model.onnx`: urfave/cli stops parsing flags at the first argument, so when the arguments after
-// the model start with a flag, the command runs again with the flags set so far, then the rest,
-// then the model. It reports whether it did.
-func rerunWithFlagsFirst(c *cli.Context) (bool, error) {
-	args := c.Args().Slice()
-	if len(args) < 2 || !strings.HasPrefix(args[1], "-") || (c.Context != nil && c.Context.Value(reorderedKey{}) != nil) {
-		return false, nil
-	}
-	argv := []string{c.App.Name, c.Command.Name}
-	for _, f := range c.Command.Flags {
-		if name := f.Names()[0]; c.IsSet(name) {
-			argv = append(argv, fmt.Sprintf("--%s=%v", name, c.Value(name)))
-		}
-	}
-	argv = append(append(argv, args[1:]...), args[0])
-	ctx := c.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return true, c.App.RunContext(context.WithValue(ctx, reorderedKey{}, true), argv)
 }
 
 // withPrefix prefixes err with the command's name unless it already starts with it.

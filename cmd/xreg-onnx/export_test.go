@@ -26,7 +26,7 @@ func runExportCLI(args ...string) (string, error) {
 	var out bytes.Buffer
 	app := newApp()
 	app.Writer, app.ErrWriter = &out, &out
-	err := app.Run(append([]string{"xreg-onnx"}, args...))
+	err := app.Run(flagsFirst(app, append([]string{"xreg-onnx"}, args...)))
 	return out.String(), err
 }
 

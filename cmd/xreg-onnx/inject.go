@@ -66,8 +66,6 @@ func runInject(c *cli.Context) error {
 	switch {
 	case c.NArg() == 0:
 		return errors.New("inject: expected a model file (xreg-onnx inject [flags] model.onnx)")
-	case c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-"):
-		return fmt.Errorf("inject: flag %s comes after the model file; flags go before it (xreg-onnx inject [flags] model.onnx)", c.Args().Get(1))
 	case c.NArg() > 1:
 		return fmt.Errorf("inject: expected one model file, got %d arguments", c.NArg())
 	}

@@ -150,3 +150,20 @@ func TestTrainErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestFlagsFirst(t *testing.T) {
+	app := newApp()
+	for _, c := range []struct{ in, want string }{
+		{"x export m.onnx -o out.onnx --mc 4", "x export -o out.onnx --mc 4 m.onnx"},
+		{"x export -o out.onnx m.onnx", "x export -o out.onnx m.onnx"},
+		{"x inject m.onnx --force --sigma0=0.5", "x inject --force --sigma0=0.5 m.onnx"},
+		{"x train m.onnx --resume --data d.gz", "x train --resume --data d.gz m.onnx"},
+		{"x train --data d.gz -- -odd-name.onnx", "x train --data d.gz -odd-name.onnx"},
+		{"x unknown a -b", "x unknown a -b"},
+	} {
+		got := strings.Join(flagsFirst(app, strings.Fields(c.in)), " ")
+		if got != c.want {
+			t.Errorf("%q → %q, want %q", c.in, got, c.want)
+		}
+	}
+}
