@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/xreg-onnx
 OUT ?= out/demo
 
-.PHONY: setup build test demo vet fixtures fixtures-large test-large bench proto
+.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol proto
 
 setup:
 	@scripts/setup.sh
@@ -20,8 +20,11 @@ test: setup
 	$(GO) test -count=1 ./...
 
 demo: setup build
-	@mkdir -p $(OUT)
-	$(BIN) inspect testdata/models/cnn-bn.onnx
+	OUT=$(OUT) BIN=$(BIN) scripts/demo.sh
+
+# The demo's pretrained model (needs Debian's python3-torch; committed, so never needed otherwise).
+demo-model:
+	/usr/bin/python3 scripts/make_demo_model.py
 
 # Fixture models (needs Debian's python3-torch, python3-torchvision, python3-onnx; never needed by
 # the Go build or tests). The small ones are committed; the large ones go to testdata/large/.

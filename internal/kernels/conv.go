@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"hash"
-	"sync"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -83,8 +82,7 @@ type convOp struct {
 	plain
 	ob outBuf
 	convCfg
-	mu sync.Mutex
-	s  scratch
+	s scratch
 }
 
 var _ gorgonia.SDOp = (*convOp)(nil)
@@ -125,8 +123,6 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	op.mu.Lock()
-	defer op.mu.Unlock()
 	if dt == tensor.Float32 {
 		return convForward[float32](op, in), nil
 	}
@@ -204,8 +200,7 @@ type convGradInputOp struct {
 	plain
 	ob outBuf
 	convCfg
-	mu sync.Mutex
-	s  scratch
+	s scratch
 }
 
 func (op *convGradInputOp) Arity() int    { return 2 }
@@ -228,8 +223,6 @@ func (op *convGradInputOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	op.mu.Lock()
-	defer op.mu.Unlock()
 	if dt == tensor.Float32 {
 		return convGradInput[float32](op, in), nil
 	}
@@ -288,8 +281,7 @@ type convGradWeightOp struct {
 	plain
 	ob outBuf
 	convCfg
-	mu sync.Mutex
-	s  scratch
+	s scratch
 }
 
 func (op *convGradWeightOp) Arity() int    { return 2 }
@@ -312,8 +304,6 @@ func (op *convGradWeightOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	op.mu.Lock()
-	defer op.mu.Unlock()
 	if dt == tensor.Float32 {
 		return convGradWeight[float32](op, in), nil
 	}

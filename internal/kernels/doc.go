@@ -1,6 +1,6 @@
 // Package kernels provides fused Gorgonia operators for the spatial and normalization ONNX ops the
 // executor trains through: Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization,
-// LayerNormalization and nearest-neighbour Resize.
+// LayerNormalization, nearest-neighbour Resize and bilinear GridSample.
 //
 // # Model
 //

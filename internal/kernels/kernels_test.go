@@ -328,19 +328,24 @@ func describe(c *fxCase) string {
 
 // randDense returns a tensor of standard normal values from a fixed generator.
 func randDense(dt tensor.Dtype, shape ...int) *tensor.Dense {
+	return denseOf(dt, randArray(uint64(len(shape)*7919), shape...))
+}
+
+// randArray returns standard normal values, reproducibly for a seed (Box–Muller over a 64-bit
+// LCG, independent of math/rand's global state).
+func randArray(seed uint64, shape ...int) fxArray {
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
 	a := fxArray{Shape: shape, Data: make([]float64, n)}
-	s := uint64(len(shape)*7919 + n)
+	s := seed + uint64(n)
 	for i := range a.Data {
-		// Box–Muller over a 64-bit LCG: reproducible without math/rand's global state.
 		s = s*6364136223846793005 + 1442695040888963407
 		u1 := (float64(s>>11) + 0.5) / (1 << 53)
 		s = s*6364136223846793005 + 1442695040888963407
 		u2 := float64(s>>11) / (1 << 53)
 		a.Data[i] = math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
 	}
-	return denseOf(dt, a)
+	return a
 }

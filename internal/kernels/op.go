@@ -17,8 +17,8 @@ import (
 // Float is the element type of the kernels.
 type Float interface{ ~float32 | ~float64 }
 
-// plain supplies the gorgonia.Op methods that are the same for every op of the package: outputs are
-// new values, no cgo, no in-place input overwrite.
+// plain supplies the gorgonia.Op methods that are the same for every op of the package: the
+// output is never a view of an input, no cgo, no in-place input overwrite.
 type plain struct{}
 
 func (plain) ReturnsPtr() bool     { return false }
@@ -195,8 +195,8 @@ func parallel(n, w int, f func(worker, lo, hi int)) {
 	wg.Wait()
 }
 
-// scratch holds buffers an op reuses across executions, indexed by worker; it is guarded by the
-// op's mutex.
+// scratch holds buffers an op reuses across executions, indexed by slot (typically the worker).
+// Slots are taken before the workers start: buf is not safe for concurrent use.
 type scratch struct {
 	bufs []any
 }
