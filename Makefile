@@ -44,3 +44,10 @@ bench: setup
 # Regenerate the ONNX protobuf bindings (needs protoc and protoc-gen-go v1.36.10).
 proto:
 	cd internal/onnxpb && protoc --go_out=. --go_opt=paths=source_relative onnx.proto
+
+# The benchmark protocol (../shared/PROTOCOL.md) on mlp-ln and cnn-bn: per-run JSON in
+# results/protocol/ (an interrupted run resumes), then the Markdown summary.
+bench-protocol: setup
+	$(GO) run ./cmd/xreg-bench -model mlp-ln -out results/protocol
+	$(GO) run ./cmd/xreg-bench -model cnn-bn -out results/protocol
+	$(GO) run ./cmd/xreg-bench -summary results/protocol > results/protocol/SUMMARY.md

@@ -25,8 +25,10 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
+	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS with -tags cblas
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
@@ -60,6 +62,13 @@ type Run struct {
 	// TestTemp is the temperature-scaled prediction (none runs), with T fitted on the regularization split.
 	TestTemp    *calib.Metrics `json:",omitempty"`
 	Temperature float64        `json:",omitempty"`
+	// Exports (learn runs): the exported ONNX models served by onnxruntime on the test split —
+	// deterministic, temperature folded (fitted on the regularization split) and the frozen
+	// MC-ensemble of ExportMC draws.
+	ExportDet, ExportTemp, ExportMC *calib.Metrics `json:",omitempty"`
+	ExportK                         int            `json:",omitempty"`
+	// RegMCNLL is the regularization-set NLL of the MC-averaged prediction (what φ minimises).
+	RegMCNLL float64 `json:",omitempty"`
 	// TrainAcc is the deterministic accuracy on the training split.
 	TrainAcc float64
 	// RegNLL is the deterministic NLL on the regularization split (the grid's selection criterion).
@@ -306,11 +315,21 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 		if r.TestMC, err = eval(b.test, b.testMC); err != nil {
 			return err
 		}
+		rmc, err := eval(b.reg, b.testMC)
+		if err != nil {
+			return err
+		}
+		r.RegMCNLL = rmc.NLL
+	}
+	if method == "learn" {
+		if err := b.exports(m, res, seed, &r); err != nil {
+			return err
+		}
 	}
 	r.Seconds = time.Since(start).Seconds()
 	fmt.Fprintf(os.Stderr, "%.0fs, test acc %.4f nll %.4f ece %.4f\n", r.Seconds, r.Test.Accuracy, r.Test.NLL, r.Test.ECE)
 	// Keep the JSON small: bins and per-class stats are not needed for the summary.
-	for _, mm := range []*calib.Metrics{r.Test, r.TestMC, r.TestTemp} {
+	for _, mm := range []*calib.Metrics{r.Test, r.TestMC, r.TestTemp, r.ExportDet, r.ExportTemp, r.ExportMC} {
 		if mm != nil {
 			mm.AdaptiveBins, mm.PerClass = nil, nil
 		}
@@ -320,6 +339,41 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, data, 0o644)
+}
+
+// exports writes the trained values back, exports the model three ways and measures each export
+// with onnxruntime on the test split.
+func (b *bench) exports(m *onnximport.Model, res *xreg.TrainResult, seed int64, r *Run) error {
+	trained := m.Clone()
+	if err := xreg.WriteBack(trained, res.Values); err != nil {
+		return err
+	}
+	r.ExportK = 4
+	for _, v := range []struct {
+		opt export.Options
+		dst **calib.Metrics
+	}{
+		{export.Options{}, &r.ExportDet},
+		{export.Options{Calibration: b.reg}, &r.ExportTemp},
+		{export.Options{MC: r.ExportK, Seed: seed}, &r.ExportMC},
+	} {
+		em := trained.Clone()
+		if _, err := export.Apply(em, v.opt); err != nil {
+			return err
+		}
+		data, err := em.Marshal()
+		if err != nil {
+			return err
+		}
+		ev, err := export.Evaluate(data, "export", b.test)
+		if err != nil {
+			return err
+		}
+		if *v.dst, err = calib.Compute(ev.Probabilities, b.test.Y, 15); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func logOf(p [][]float64) [][]float64 {
@@ -439,7 +493,9 @@ func summarize(w *os.File, name string, runs []Run) {
 	rows := map[string]*row{}
 	order := []string{"1 no regularization (σ = 0)", "2 fixed σ = 1", "3 cross-regularization, deterministic",
 		"4 grid search over fixed σ (7 runs, chosen on reg NLL)", "5 temperature scaling of (1)",
-		"6 cross-regularization, MC-averaged prediction", "growing data 200 → 1000, deterministic", "growing data 200 → 1000, MC-averaged"}
+		"6 cross-regularization, MC-averaged prediction",
+		"export of (3), deterministic, onnxruntime", "export of (3), temperature folded, onnxruntime", "export of (3), frozen MC-4 ensemble, onnxruntime",
+		"growing data 200 → 1000, deterministic", "growing data 200 → 1000, MC-averaged"}
 	get := func(k string) *row {
 		if rows[k] == nil {
 			rows[k] = &row{}
@@ -471,6 +527,11 @@ func summarize(w *os.File, name string, runs []Run) {
 				if r.TestMC != nil {
 					get(order[5]).add(r.TestMC, r.TrainAcc, r.Seconds)
 				}
+				for i, e := range []*calib.Metrics{r.ExportDet, r.ExportTemp, r.ExportMC} {
+					if e != nil {
+						get(order[6+i]).add(e, r.TrainAcc, r.Seconds)
+					}
+				}
 				if r.ThetaSeconds > 0 {
 					overhead.add(r.RegSeconds / r.ThetaSeconds)
 				}
@@ -481,9 +542,9 @@ func summarize(w *os.File, name string, runs []Run) {
 					sigmas[k].add(v)
 				}
 			case "growing":
-				get(order[6]).add(r.Test, r.TrainAcc, r.Seconds)
+				get(order[9]).add(r.Test, r.TrainAcc, r.Seconds)
 				if r.TestMC != nil {
-					get(order[7]).add(r.TestMC, r.TrainAcc, r.Seconds)
+					get(order[10]).add(r.TestMC, r.TrainAcc, r.Seconds)
 				}
 			}
 			if r.Method == "none" || r.Method == "fixed" || r.Method == "grid" {
@@ -527,4 +588,61 @@ func summarize(w *os.File, name string, runs []Run) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "Cross-regularization overhead (φ-update time / θ-step time, same run): %v. Training throughput of method 1: %v images/s.\n\n", overhead, ips)
+	for _, method := range []string{"learn", "growing"} {
+		for _, r := range runs {
+			if r.Method == method && r.Seed == 0 && len(r.History) > 0 {
+				trajectory(w, r)
+			}
+		}
+	}
+}
+
+// trajectory prints σ per injection point at ten evenly spaced epochs of one run.
+func trajectory(w *os.File, r Run) {
+	title := map[string]string{"learn": "cross-regularization", "growing": "growing data (200 → 1000 training images at half time)"}[r.Method]
+	var names []string
+	for k := range r.History[0].Sigma {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "σ trajectory, %s, seed %d:\n\n| epoch | train size | train loss |", title, r.Seed)
+	for _, n := range names {
+		fmt.Fprintf(w, " σ %s |", shortPoint(n))
+	}
+	fmt.Fprint(w, "\n|---|---|---|")
+	for range names {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	n := len(r.History)
+	rows := []xreg.EpochStats{r.History[0]}
+	for i := 1; i <= 10; i++ {
+		if j := i*n/10 - 1; j > 0 && j != rowsLast(rows, r.History) {
+			rows = append(rows, r.History[j])
+		}
+	}
+	for _, h := range rows {
+		fmt.Fprintf(w, "| %d | %d | %.4f |", h.Epoch, h.TrainSize, h.TrainLoss)
+		for _, k := range names {
+			fmt.Fprintf(w, " %.3f |", h.Sigma[k])
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+// rowsLast returns the index in history of the last row picked so far.
+func rowsLast(rows, history []xreg.EpochStats) int {
+	last := rows[len(rows)-1].Epoch
+	for i, h := range history {
+		if h.Epoch == last {
+			return i
+		}
+	}
+	return -1
+}
+
+// shortPoint turns xreg.noise.<point>.log_sigma into <point>.
+func shortPoint(name string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(name, "xreg.noise."), ".log_sigma")
 }
