@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS with -tags cblas
 )
 
 // version is the tool version recorded in exported models' provenance; set with -ldflags at release.
