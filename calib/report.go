@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
 )
 
 // Report is a calibration report: one or more models measured on the same
@@ -84,10 +86,10 @@ func WriteReport(dir string, r *Report) error {
 		figs = append(figs, f)
 	}
 	for _, f := range figs {
-		if err := writeFileAtomic(filepath.Join(dir, f.base+".png"), f.png); err != nil {
+		if err := writeFile(filepath.Join(dir, f.base+".png"), f.png); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, f.base+".svg"), f.svg); err != nil {
+		if err := writeFile(filepath.Join(dir, f.base+".svg"), f.svg); err != nil {
 			return err
 		}
 	}
@@ -96,17 +98,17 @@ func WriteReport(dir string, r *Report) error {
 	if err != nil {
 		return fmt.Errorf("calib: report: encode json: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
+	if err := writeFile(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "report.md"), markdown(r, figs)); err != nil {
+	if err := writeFile(filepath.Join(dir, "report.md"), markdown(r, figs)); err != nil {
 		return err
 	}
 	h, err := htmlReport(r, figs)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "report.html"), h)
+	return writeFile(filepath.Join(dir, "report.html"), h)
 }
 
 func checkReport(r *Report) error {
@@ -150,33 +152,10 @@ func renderFigure(base, caption string, plot func(*bytes.Buffer, string) error) 
 	return f, nil
 }
 
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it onto path.
-func writeFileAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("calib: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("calib: write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("calib: write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("calib: write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("calib: write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("calib: write %s: %w", path, err)
+// writeFile writes data to path atomically (temporary file in the same directory, then rename).
+func writeFile(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("calib: report: %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -203,18 +204,18 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	setMetadata(mp, MetadataRegs, string(js))
-	setMetadata(mp, MetadataMethod, rep.Method)
-	setMetadata(mp, MetadataOutput, rep.Output)
+	onnxedit.SetMetadata(mp, MetadataRegs, string(js))
+	onnxedit.SetMetadata(mp, MetadataMethod, rep.Method)
+	onnxedit.SetMetadata(mp, MetadataOutput, rep.Output)
 	switch rep.Method {
 	case Temperature:
-		setMetadata(mp, MetadataTemperature, strconv.FormatFloat(rep.Temperature, 'g', -1, 64))
+		onnxedit.SetMetadata(mp, MetadataTemperature, strconv.FormatFloat(rep.Temperature, 'g', -1, 64))
 	case MC:
-		setMetadata(mp, MetadataMC, strconv.Itoa(rep.MC))
-		setMetadata(mp, MetadataSeed, strconv.FormatInt(rep.Seed, 10))
+		onnxedit.SetMetadata(mp, MetadataMC, strconv.Itoa(rep.MC))
+		onnxedit.SetMetadata(mp, MetadataSeed, strconv.FormatInt(rep.Seed, 10))
 	}
 	if opt.Version != "" {
-		setMetadata(mp, MetadataVersion, opt.Version)
+		onnxedit.SetMetadata(mp, MetadataVersion, opt.Version)
 	}
 
 	old := m.Proto
@@ -397,16 +398,6 @@ func modelName(m *onnximport.Model) string {
 		return fmt.Sprintf("model %q", n)
 	}
 	return "model"
-}
-
-func setMetadata(mp *onnxpb.ModelProto, key, value string) {
-	for _, e := range mp.MetadataProps {
-		if e.GetKey() == key {
-			e.Value = proto.String(value)
-			return
-		}
-	}
-	mp.MetadataProps = append(mp.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
 }
 
 func deleteMetadata(mp *onnxpb.ModelProto, keys ...string) {

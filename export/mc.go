@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -19,7 +20,7 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 	if len(g.Outputs) != 1 {
 		return fmt.Errorf("--mc averages the one output of a classifier; the model has %d outputs", len(g.Outputs))
 	}
-	ed := newEditor(mp, det)
+	ed := onnxedit.New(mp, det.Graph)
 
 	// Replicate every input k times along the batch axis.
 	for _, in := range g.Inputs {
@@ -30,9 +31,9 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 		for i := range copies {
 			copies[i] = in.Name
 		}
-		tile := ed.node("xreg/mc/tile", "Concat", copies, "", attrInt("axis", 0))
-		ed.rewire(in.Name, tile.GetOutput()[0])
-		ed.front = append(ed.front, tile)
+		tile := ed.Node("xreg/mc/tile", "Concat", copies, "", onnxedit.AttrInt("axis", 0))
+		ed.Rewire(in.Name, tile.GetOutput()[0])
+		ed.Front(tile)
 	}
 
 	// Frozen noise at every noise point.
@@ -66,15 +67,15 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 		base := pointName(r)
 		split := append([]int64{int64(k), -1}, ints64(d)...)
 		merge := append([]int64{-1}, ints64(d)...)
-		cn, err := ed.initializer(onnximport.NewFloatTensor("xreg.mc."+base+".noise", append([]int{k, 1}, d...), noise))
+		cn, err := ed.Initializer(onnximport.NewFloatTensor("xreg.mc."+base+".noise", append([]int{k, 1}, d...), noise))
 		if err != nil {
 			return fmt.Errorf("--mc: %w", err)
 		}
-		sn, err := ed.initializer(onnximport.NewIntTensor("xreg.mc."+base+".split", []int{len(split)}, split))
+		sn, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc."+base+".split", []int{len(split)}, split))
 		if err != nil {
 			return fmt.Errorf("--mc: %w", err)
 		}
-		mn, err := ed.initializer(onnximport.NewIntTensor("xreg.mc."+base+".merge", []int{len(merge)}, merge))
+		mn, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc."+base+".merge", []int{len(merge)}, merge))
 		if err != nil {
 			return fmt.Errorf("--mc: %w", err)
 		}
@@ -83,11 +84,11 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 		if r.Mode == inject.Multiplicative {
 			op = "Mul"
 		}
-		n1 := ed.node(prefix+"/split", "Reshape", []string{r.Value, sn}, "")
-		n2 := ed.node(prefix+"/noise", op, []string{n1.GetOutput()[0], cn}, "")
-		n3 := ed.node(prefix+"/merge", "Reshape", []string{n2.GetOutput()[0], mn}, "")
-		ed.rewire(r.Value, n3.GetOutput()[0])
-		ed.placeAfter(r.Value, n1, n2, n3)
+		n1 := ed.Node(prefix+"/split", "Reshape", []string{r.Value, sn}, "")
+		n2 := ed.Node(prefix+"/noise", op, []string{n1.GetOutput()[0], cn}, "")
+		n3 := ed.Node(prefix+"/merge", "Reshape", []string{n2.GetOutput()[0], mn}, "")
+		ed.Rewire(r.Value, n3.GetOutput()[0])
+		ed.After(r.Value, n1, n2, n3)
 	}
 
 	// Average the k draws' probabilities at the output.
@@ -95,32 +96,32 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 	if len(sh) != 2 || sh[1] <= 0 {
 		return fmt.Errorf("--mc needs class scores of shape [N, classes]; output %q has shape %v", s.name, sh)
 	}
-	internal := ed.renameOutput(s, "xreg/mc/scores")
+	internal := renameOutput(ed, mp, s, "xreg/mc/scores")
 	shape := []int64{int64(k), -1, int64(sh[1])}
-	shn, err := ed.initializer(onnximport.NewIntTensor("xreg.mc.draws", []int{3}, shape))
+	shn, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc.draws", []int{3}, shape))
 	if err != nil {
 		return fmt.Errorf("--mc: %w", err)
 	}
-	draws := ed.node("xreg/mc/draws", "Reshape", []string{internal, shn}, "")
+	draws := ed.Node("xreg/mc/draws", "Reshape", []string{internal, shn}, "")
 	nodes := []*onnxpb.NodeProto{draws}
 	last := draws.GetOutput()[0]
 	if !s.probs {
-		sm := ed.node("xreg/mc/softmax", "Softmax", []string{last}, "", attrInt("axis", 2))
+		sm := ed.Node("xreg/mc/softmax", "Softmax", []string{last}, "", onnxedit.AttrInt("axis", 2))
 		nodes = append(nodes, sm)
 		last = sm.GetOutput()[0]
 	}
 	var mean *onnxpb.NodeProto
 	if det.Opset >= 18 { // ReduceMean takes its axes as an input from opset 18
-		an, err := ed.initializer(onnximport.NewIntTensor("xreg.mc.axes", []int{1}, []int64{0}))
+		an, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc.axes", []int{1}, []int64{0}))
 		if err != nil {
 			return fmt.Errorf("--mc: %w", err)
 		}
-		mean = ed.node("xreg/mc/mean", "ReduceMean", []string{last, an}, s.name, attrInt("keepdims", 0))
+		mean = ed.Node("xreg/mc/mean", "ReduceMean", []string{last, an}, s.name, onnxedit.AttrInt("keepdims", 0))
 	} else {
-		mean = ed.node("xreg/mc/mean", "ReduceMean", []string{last}, s.name, attrInts("axes", []int64{0}), attrInt("keepdims", 0))
+		mean = ed.Node("xreg/mc/mean", "ReduceMean", []string{last}, s.name, onnxedit.AttrInts("axes", []int64{0}), onnxedit.AttrInt("keepdims", 0))
 	}
-	ed.after[s.producer.Index] = append(ed.after[s.producer.Index], append(nodes, mean)...)
-	ed.finish()
+	ed.After(s.name, append(nodes, mean)...)
+	ed.Finish()
 
 	// Inside the graph the batch is now k·N: forget fixed batch sizes declared for inner values.
 	for _, vi := range mp.Graph.ValueInfo {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -21,20 +22,20 @@ const (
 // foldTemperature divides the scores of mp (whose graph is det) by t: the Div produces the output
 // itself for a logits output, or feeds the final Softmax of a probabilities output.
 func foldTemperature(mp *onnxpb.ModelProto, det *onnximport.Model, s *scores, t float64) error {
-	ed := newEditor(mp, det)
-	tn, err := ed.initializer(onnximport.NewFloatTensor(temperatureInit, []int{}, []float32{float32(t)}))
+	ed := onnxedit.New(mp, det.Graph)
+	tn, err := ed.Initializer(onnximport.NewFloatTensor(temperatureInit, []int{}, []float32{float32(t)}))
 	if err != nil {
 		return fmt.Errorf("temperature: %w", err)
 	}
 	if s.probs {
-		div := ed.node(temperatureNode, "Div", []string{s.logits, tn}, "")
+		div := ed.Node(temperatureNode, "Div", []string{s.logits, tn}, "")
 		s.producer.Proto.Input[0] = div.GetOutput()[0]
-		ed.placeAfter(s.logits, div)
+		ed.After(s.logits, div)
 	} else {
-		in := ed.renameOutput(s, untemperedValue)
-		ed.after[s.producer.Index] = append(ed.after[s.producer.Index], ed.node(temperatureNode, "Div", []string{in, tn}, s.name))
+		in := renameOutput(ed, mp, s, untemperedValue)
+		ed.After(s.name, ed.Node(temperatureNode, "Div", []string{in, tn}, s.name))
 	}
-	ed.finish()
+	ed.Finish()
 	return nil
 }
 

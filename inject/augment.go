@@ -3,8 +3,10 @@ package inject
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -57,12 +59,12 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 	if opset >= 18 {
 		axes = []string{ed.constant(pre+"ref_axes", onnximport.NewIntTensor("", []int{3}, []int64{1, 2, 3}))}
 	} else {
-		axesAttr = []*onnxpb.AttributeProto{attrInts("axes", []int64{1, 2, 3})}
+		axesAttr = []*onnxpb.AttributeProto{onnxedit.AttrInts("axes", []int64{1, 2, 3})}
 	}
-	ref4 := ed.node(pre+"ref_mean", "ReduceMean", append([]string{x.Name}, axes...), append(axesAttr, attrInt("keepdims", 1))...)
-	ref := ed.node(pre+"ref", "Flatten", []string{ref4}, attrInt("axis", 1))
+	ref4 := ed.node(pre+"ref_mean", "ReduceMean", append([]string{x.Name}, axes...), append(axesAttr, onnxedit.AttrInt("keepdims", 1))...)
+	ref := ed.node(pre+"ref", "Flatten", []string{ref4}, onnxedit.AttrInt("axis", 1))
 	uniform := func(name string) string {
-		return ed.node(name, "RandomUniformLike", []string{ref}, attrFloat("low", -1), attrFloat("high", 1))
+		return ed.node(name, "RandomUniformLike", []string{ref}, onnxedit.AttrFloat("low", -1), onnxedit.AttrFloat("high", 1))
 	}
 
 	var regs []Reg
@@ -70,7 +72,7 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 		mag := ed.magnitudeParam(kind, s.magnitude[kind])
 		if len(regs) == 0 || regs[len(regs)-1].Mode != kind {
 			regs = append(regs, Reg{Name: mag, Kind: KindAugment, Mode: kind, Point: x.Name, Op: "input",
-				Value: x.Name, Shape: clone(x.Shape), Init: float64(float32(s.magnitude[kind]))})
+				Value: x.Name, Shape: slices.Clone(x.Shape), Init: float64(float32(s.magnitude[kind]))})
 		}
 		return ed.node(pre+kind+"/amount"+strings.TrimPrefix(u, pre+kind+"/u"), "Mul", []string{u, mag})
 	}
@@ -122,7 +124,7 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 	}
 	coef := vars[0]
 	if len(vars) > 1 {
-		coef = ed.node(pre+"coefficients", "Concat", vars, attrInt("axis", 1))
+		coef = ed.node(pre+"coefficients", "Concat", vars, onnxedit.AttrInt("axis", 1))
 	}
 	basisName := ed.constant(pre+"basis", onnximport.NewFloatTensor("", []int{len(vars), 2 * h * w}, rows))
 	flat := ed.node(pre+"grid_flat", "MatMul", []string{coef, basisName})
@@ -137,11 +139,11 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 		mode = "linear"
 	}
 	out := ed.node(pre+"out", "GridSample", []string{x.Name, grid},
-		attrString("mode", mode), attrString("padding_mode", "zeros"), attrInt("align_corners", 0))
+		onnxedit.AttrString("mode", mode), onnxedit.AttrString("padding_mode", "zeros"), onnxedit.AttrInt("align_corners", 0))
 
 	nodes, names := ed.take()
-	ed.rewire(x.Name, out)
-	ed.front = append(ed.front, nodes...)
+	ed.Rewire(x.Name, out)
+	ed.Front(nodes...)
 	for i := range regs {
 		regs[i].Output = out
 		regs[i].Nodes = names

@@ -3,25 +3,22 @@ package inject
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
-// editor adds nodes and initializers to mp, a copy of m.Proto, reading the graph through m.
+// editor adds nodes and initializers to mp, a copy of m.Proto, reading the graph through m. The
+// nodes it builds are collected until take hands them over for placing.
 type editor struct {
+	*onnxedit.Editor
 	m  *onnximport.Model
 	mp *onnxpb.ModelProto
-	// orig is mp's original node list; added nodes are placed after an original node (after) or
-	// before all of them (front) by finish.
-	orig  []*onnxpb.NodeProto
-	after map[int][]*onnxpb.NodeProto
-	front []*onnxpb.NodeProto
-	// taken holds every node, value and initializer name in use.
-	taken map[string]bool
 	// pending are the nodes added since the last take.
 	pending []*onnxpb.NodeProto
 	// err is the first error met while adding (reported by finish).
@@ -29,40 +26,14 @@ type editor struct {
 }
 
 func newEditor(m *onnximport.Model, mp *onnxpb.ModelProto) *editor {
-	ed := &editor{m: m, mp: mp, orig: mp.Graph.Node, after: map[int][]*onnxpb.NodeProto{}, taken: map[string]bool{}}
-	for _, n := range m.Graph.Nodes {
-		ed.taken[n.Name] = true
-		for _, v := range append(append([]string{}, n.Inputs...), n.Outputs...) {
-			ed.taken[v] = true
-		}
-	}
-	for _, name := range m.Graph.InitializerNames {
-		ed.taken[name] = true
-	}
-	for _, v := range m.Graph.Inputs {
-		ed.taken[v.Name] = true
-	}
-	return ed
-}
-
-// unique returns name, or name with a numeric suffix when it is taken, and reserves it.
-func (ed *editor) unique(name string) string {
-	u := name
-	for i := 2; ed.taken[u]; i++ {
-		u = fmt.Sprintf("%s_%d", name, i)
-	}
-	ed.taken[u] = true
-	return u
+	return &editor{Editor: onnxedit.New(mp, m.Graph), m: m, mp: mp}
 }
 
 // node adds a node whose single output value has the node's (unique) name, and returns that name.
 func (ed *editor) node(name, op string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
-	name = ed.unique(name)
-	ed.pending = append(ed.pending, &onnxpb.NodeProto{
-		Name: proto.String(name), OpType: proto.String(op),
-		Input: inputs, Output: []string{name}, Attribute: attrs,
-	})
-	return name
+	n := ed.Node(name, op, inputs, "", attrs...)
+	ed.pending = append(ed.pending, n)
+	return n.GetName()
 }
 
 // constant adds a Constant node holding t.
@@ -78,23 +49,19 @@ func (ed *editor) constant(name string, t *onnximport.Tensor) string {
 
 // initializer adds a float32 initializer filled with v and returns its (unique) name.
 func (ed *editor) initializer(name string, dims []int, v float32) string {
-	name = ed.unique(name)
-	data := make([]float32, prod(dims))
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	data := make([]float32, n)
 	for i := range data {
 		data[i] = v
 	}
-	tp, err := onnximport.NewFloatTensor(name, dims, data).Encode()
-	if err != nil {
-		if ed.err == nil {
-			ed.err = fmt.Errorf("initializer %s: %w", name, err)
-		}
-		return name
+	t := onnximport.NewFloatTensor(name, dims, data)
+	if _, err := ed.Initializer(t); err != nil && ed.err == nil {
+		ed.err = err
 	}
-	ed.mp.Graph.Initializer = append(ed.mp.Graph.Initializer, tp)
-	if ed.mp.GetIrVersion() < 4 { // before IR 4 every initializer is also a graph input
-		ed.mp.Graph.Input = append(ed.mp.Graph.Input, floatValueInfo(name, dims))
-	}
-	return name
+	return t.Name
 }
 
 // take returns the nodes added since the last take and their names.
@@ -108,17 +75,6 @@ func (ed *editor) take() ([]*onnxpb.NodeProto, []string) {
 	return nodes, names
 }
 
-// rewire makes every original node that read value "from" read value "to" instead.
-func (ed *editor) rewire(from, to string) {
-	for _, n := range ed.orig {
-		for i, in := range n.Input {
-			if in == from {
-				n.Input[i] = to
-			}
-		}
-	}
-}
-
 func (ed *editor) isGraphOutput(v string) bool {
 	for _, o := range ed.m.Graph.Outputs {
 		if o.Name == v {
@@ -128,18 +84,13 @@ func (ed *editor) isGraphOutput(v string) bool {
 	return false
 }
 
-// finish writes the node list: front nodes, then each original node followed by its additions.
-// It returns the first error met while adding.
+// finish writes the node list (see onnxedit.Editor.Finish). It returns the first error met while
+// adding.
 func (ed *editor) finish() error {
 	if ed.err != nil {
 		return ed.err
 	}
-	nodes := append([]*onnxpb.NodeProto{}, ed.front...)
-	for i, n := range ed.orig {
-		nodes = append(nodes, n)
-		nodes = append(nodes, ed.after[i]...)
-	}
-	ed.mp.Graph.Node = nodes
+	ed.Finish()
 	return nil
 }
 
@@ -160,7 +111,7 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 	base := cleanName(p.node.Name)
 	param := ed.initializer("xreg.noise."+base+".log_sigma", dims, float32(s.logSigma0))
 	prefix := "xreg/noise/" + base
-	eps := ed.node(prefix+"/eps", "RandomNormalLike", []string{v}, attrFloat("mean", 0), attrFloat("scale", 1))
+	eps := ed.node(prefix+"/eps", "RandomNormalLike", []string{v}, onnxedit.AttrFloat("mean", 0), onnxedit.AttrFloat("scale", 1))
 	sigma := ed.node(prefix+"/sigma", "Exp", []string{param})
 	noise := ed.node(prefix+"/sigma_eps", "Mul", []string{eps, sigma})
 	if s.mode == Multiplicative {
@@ -168,11 +119,11 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 	}
 	out := ed.node(prefix+"/out", "Add", []string{v, noise})
 	nodes, names := ed.take()
-	ed.rewire(v, out)
-	ed.after[p.node.Index] = append(ed.after[p.node.Index], nodes...)
+	ed.Rewire(v, out)
+	ed.After(v, nodes...)
 	return &Reg{
 		Name: param, Kind: KindNoise, Mode: s.mode, Granularity: s.gran,
-		Point: p.node.Name, Op: p.op, Value: v, Output: out, Shape: clone(shapes[v]),
+		Point: p.node.Name, Op: p.op, Value: v, Output: out, Shape: slices.Clone(shapes[v]),
 		Init: float64(float32(s.logSigma0)), Nodes: names,
 	}, nil
 }
@@ -210,7 +161,7 @@ func channelDims(g *onnximport.Graph, p *point, shapes map[string][]int) ([]int,
 		if x == nil || axis < 0 || axis >= len(x) {
 			return nil, fmt.Errorf("%v: --granularity channel needs the shape of its input %q, which could not be inferred", p.norm, p.norm.Input(0))
 		}
-		dims = clone(x[axis:])
+		dims = slices.Clone(x[axis:])
 	default: // decomposed layer norm: the reduced axes must be trailing
 		if x == nil {
 			return nil, fmt.Errorf("%v: --granularity channel needs the shape of its input %q, which could not be inferred", p.norm, p.norm.Input(0))
@@ -230,7 +181,7 @@ func channelDims(g *onnximport.Graph, p *point, shapes map[string][]int) ([]int,
 					p.norm, p.axes, r)
 			}
 		}
-		dims = clone(x[first:])
+		dims = slices.Clone(x[first:])
 	}
 	for _, d := range dims {
 		if d <= 0 {
@@ -259,35 +210,4 @@ func cleanName(s string) string {
 		return "node"
 	}
 	return s
-}
-
-func attrFloat(name string, v float32) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
-}
-
-func attrInt(name string, v int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-}
-
-func attrInts(name string, v []int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
-}
-
-func attrString(name, v string) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte(v)}
-}
-
-func floatValueInfo(name string, dims []int) *onnxpb.ValueInfoProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{
-			Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)},
-		})
-	}
-	return &onnxpb.ValueInfoProto{
-		Name: proto.String(name),
-		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
-			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: shape},
-		}},
-	}
 }

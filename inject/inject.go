@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -264,7 +265,7 @@ func rewrite(m *onnximport.Model, mp *onnxpb.ModelProto, opt Options) (*Report, 
 	if err := checkNotInjected(m); err != nil {
 		return nil, fmt.Errorf("inject: %s: %w", name, err)
 	}
-	shapes := inferShapes(m.Graph, m.Opset)
+	shapes := m.KnownShapes()
 	all := findPoints(m.Graph)
 	var points []*point
 	for _, p := range all {
@@ -315,8 +316,8 @@ func rewrite(m *onnximport.Model, mp *onnxpb.ModelProto, opt Options) (*Report, 
 	if err != nil {
 		return nil, fmt.Errorf("inject: %s: metadata: %w", name, err)
 	}
-	setMetadata(mp, MetadataRegs, string(js))
-	setMetadata(mp, MetadataVersion, FormatVersion)
+	onnxedit.SetMetadata(mp, MetadataRegs, string(js))
+	onnxedit.SetMetadata(mp, MetadataVersion, FormatVersion)
 	return rep, nil
 }
 
@@ -344,16 +345,6 @@ func checkNotInjected(m *onnximport.Model) error {
 		}
 	}
 	return nil
-}
-
-func setMetadata(mp *onnxpb.ModelProto, key, value string) {
-	for _, e := range mp.MetadataProps {
-		if e.GetKey() == key {
-			e.Value = proto.String(value)
-			return
-		}
-	}
-	mp.MetadataProps = append(mp.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
 }
 
 func describePoints(ps []*point) string {

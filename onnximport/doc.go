@@ -12,5 +12,7 @@
 // produces (a dangling edge), or a cycle. Check lists every unsupported node instead of stopping at
 // the first, for `xreg-onnx inspect`.
 //
-// InferShapes propagates static shapes through the supported ops, given concrete input shapes.
+// InferShapes propagates static shapes through the supported ops, given concrete input shapes;
+// KnownShapes propagates them as far as the model itself tells (declared input shapes,
+// initializers, constants), with -1 for a dynamic or underivable dimension.
 package onnximport

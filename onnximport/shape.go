@@ -7,18 +7,13 @@ import (
 // InferShapes propagates static shapes from the graph inputs through every node. inputs gives the
 // concrete shape of graph inputs; an input not listed uses its declared shape with every symbolic
 // dimension set to batch. The result maps every value name (inputs, initializers, node outputs) to
-// its shape.
+// its shape. A graph input without a declared shape, an op without a shape rule or inconsistent
+// shapes are an error.
 func (m *Model) InferShapes(inputs map[string][]int, batch int) (map[string][]int, error) {
-	g := m.Graph
 	shapes := map[string][]int{}
-	consts := map[string]*Tensor{}
-	for name, t := range g.Initializers {
-		shapes[name] = t.Dims
-		consts[name] = t
-	}
-	for _, in := range g.Inputs {
+	for _, in := range m.Graph.Inputs {
 		if s, ok := inputs[in.Name]; ok {
-			shapes[in.Name] = s
+			shapes[in.Name] = clone(s)
 			continue
 		}
 		if !in.HasShape {
@@ -33,39 +28,82 @@ func (m *Model) InferShapes(inputs map[string][]int, batch int) (map[string][]in
 		}
 		shapes[in.Name] = s
 	}
+	if err := m.propagate(shapes, true); err != nil {
+		return nil, err
+	}
+	return shapes, nil
+}
+
+// KnownShapes propagates shapes as far as the model itself tells them, without concrete inputs:
+// from the declared shapes of the graph inputs, the initializers and the constants. A symbolic
+// dimension, and every dimension derived from one that cannot be resolved, is -1; a value whose
+// shape cannot be inferred (a graph input that declares no shape, an op without a shape rule,
+// inconsistent shapes) is absent from the result, as are the values computed from it.
+func (m *Model) KnownShapes() map[string][]int {
+	shapes := map[string][]int{}
+	for _, in := range m.Graph.Inputs {
+		if in.HasShape {
+			shapes[in.Name] = clone(in.Shape)
+		}
+	}
+	_ = m.propagate(shapes, false) // never fails when not strict
+	return shapes
+}
+
+// propagate adds the shapes of the initializers and of every node output to shapes, which holds
+// those of the graph inputs. When strict, the first node whose output shape cannot be inferred is
+// an error; otherwise that output is left out.
+func (m *Model) propagate(shapes map[string][]int, strict bool) error {
+	g := m.Graph
+	consts := map[string]*Tensor{}
+	for name, t := range g.Initializers {
+		shapes[name] = clone(t.Dims)
+		consts[name] = t
+	}
 	for _, n := range g.Nodes {
+		if len(n.Outputs) == 0 || n.Outputs[0] == "" {
+			continue
+		}
 		if n.OpType == "Constant" {
 			t, err := constantValue(n)
 			if err != nil {
-				return nil, fmt.Errorf("onnximport: %w", err)
+				if strict {
+					return fmt.Errorf("onnximport: %w", err)
+				}
+				continue
 			}
 			consts[n.Outputs[0]] = t
-			shapes[n.Outputs[0]] = t.Dims
+			shapes[n.Outputs[0]] = clone(t.Dims)
 			continue
 		}
-		in := make([][]int, len(n.Inputs))
+		in := make([][]int, len(n.Inputs)) // nil: no input, or its shape is unknown
 		for i, name := range n.Inputs {
 			if name == "" {
 				continue
 			}
 			s, ok := shapes[name]
-			if !ok {
-				return nil, fmt.Errorf("onnximport: %v: shape of input %q unknown", n, name)
-			}
-			if s == nil {
-				s = []int{} // a scalar
+			if !ok && strict {
+				return fmt.Errorf("onnximport: %v: shape of input %q unknown", n, name)
 			}
 			in[i] = s
 		}
 		out, err := inferNode(n, in, consts, m.Opset)
 		if err != nil {
-			return nil, fmt.Errorf("onnximport: %v: %w", n, err)
+			if strict {
+				return fmt.Errorf("onnximport: %v: %w", n, err)
+			}
+			continue
+		}
+		if out == nil {
+			out = []int{} // a scalar
 		}
 		shapes[n.Outputs[0]] = out
 	}
-	return shapes, nil
+	return nil
 }
 
+// inferNode returns the shape of n's first output from the shapes of its inputs (nil for an
+// absent input or an unknown shape; dimensions may be unknown) and the constant values met so far.
 func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]int, error) {
 	need := func(k int) error {
 		for i := 0; i < k; i++ {
@@ -75,18 +113,35 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		}
 		return nil
 	}
+	var x []int
+	if len(in) > 0 {
+		x = in[0]
+	}
+	if n.OpType == "Reshape" && x == nil && len(in) > 0 && n.Input(0) != "" {
+		// Unknown input shape: the target tells the output shape unless it copies input dims.
+		t, ok := consts[n.Input(1)]
+		if !ok {
+			return nil, fmt.Errorf("Reshape shape %q must be a constant", n.Input(1))
+		}
+		for _, d := range t.Ints() {
+			if d == 0 && n.Int("allowzero", 0) == 0 {
+				return nil, fmt.Errorf("Reshape shape %v copies dims of an input of unknown shape", t.Ints())
+			}
+		}
+		return ReshapeTarget([]int{-1}, t.Ints(), true)
+	}
 	if err := need(1); err != nil {
 		return nil, err
 	}
-	x := in[0]
 	switch n.OpType {
 	case "Add", "Sub", "Mul", "Div", "Pow":
 		if err := need(2); err != nil {
 			return nil, err
 		}
 		return Broadcast(x, in[1])
-	case "Sqrt", "Exp", "Relu", "Sigmoid", "Tanh", "Identity", "Dropout", "Clip", "Softmax",
-		"RandomNormalLike", "RandomUniformLike", "LayerNormalization", "BatchNormalization":
+	case "Sqrt", "Exp", "Sin", "Cos", "Relu", "Sigmoid", "Tanh", "Identity", "Dropout", "Clip", "Softmax",
+		"RandomNormalLike", "RandomUniformLike",
+		"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization":
 		return clone(x), nil
 	case "Gemm":
 		if err := need(2); err != nil {
@@ -104,7 +159,7 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		if n.Int("transB", 0) != 0 {
 			kb, nn = b[1], b[0]
 		}
-		if ka != kb {
+		if ka >= 0 && kb >= 0 && ka != kb {
 			return nil, fmt.Errorf("Gemm inner dimensions differ: %v and %v", a, b)
 		}
 		return []int{m, nn}, nil
@@ -121,8 +176,9 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		if len(x) < 3 || len(w) != len(x) {
 			return nil, fmt.Errorf("Conv input %v and weight %v ranks differ", x, w)
 		}
-		if x[1] != w[1]*int(n.Int("group", 1)) {
-			return nil, fmt.Errorf("Conv input has %d channels, weight %v with group %d expects %d", x[1], w, n.Int("group", 1), w[1]*int(n.Int("group", 1)))
+		group := int(n.Int("group", 1))
+		if x[1] >= 0 && w[1] >= 0 && x[1] != w[1]*group {
+			return nil, fmt.Errorf("Conv input has %d channels, weight %v with group %d expects %d", x[1], w, group, w[1]*group)
 		}
 		sp, err := SpatialOut(n, x[2:], w[2:], false)
 		if err != nil {
@@ -144,6 +200,9 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		}
 		return append([]int{x[0], x[1]}, sp...), nil
 	case "GlobalAveragePool":
+		if len(x) < 2 {
+			return nil, fmt.Errorf("GlobalAveragePool needs N×C×spatial input, got %v", x)
+		}
 		out := []int{x[0], x[1]}
 		for range x[2:] {
 			out = append(out, 1)
@@ -157,7 +216,7 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		if axis < 0 || axis > len(x) {
 			return nil, fmt.Errorf("Flatten axis %d out of range for %v", n.Int("axis", 1), x)
 		}
-		return []int{numel(x[:axis]), numel(x[axis:])}, nil
+		return []int{knownSize(x[:axis]), knownSize(x[axis:])}, nil
 	case "Reshape":
 		t, ok := consts[n.Input(1)]
 		if !ok {
@@ -179,16 +238,26 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		}
 		return out, nil
 	case "Concat":
+		if err := need(len(in)); err != nil {
+			return nil, err
+		}
 		axis := int(n.Int("axis", 0))
 		if axis < 0 {
 			axis += len(x)
+		}
+		if axis < 0 || axis >= len(x) {
+			return nil, fmt.Errorf("Concat axis %d out of range for %v", n.Int("axis", 0), x)
 		}
 		out := clone(x)
 		for _, s := range in[1:] {
 			if len(s) != len(x) {
 				return nil, fmt.Errorf("Concat inputs %v and %v differ in rank", x, s)
 			}
-			out[axis] += s[axis]
+			if out[axis] < 0 || s[axis] < 0 {
+				out[axis] = -1
+			} else {
+				out[axis] += s[axis]
+			}
 		}
 		return out, nil
 	case "ReduceMean":
@@ -223,7 +292,7 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 			}
 			reduce[a] = true
 		}
-		var out []int
+		out := []int{}
 		for i, d := range x {
 			switch {
 			case !reduce[i]:
@@ -235,6 +304,9 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		return out, nil
 	case "Resize":
 		if t, ok := consts[n.Input(3)]; ok && t.Size() > 0 {
+			if t.Size() != len(x) {
+				return nil, fmt.Errorf("Resize has %d sizes for input %v", t.Size(), x)
+			}
 			out := make([]int, len(x))
 			for i, v := range t.Ints() {
 				out[i] = int(v)
@@ -247,7 +319,10 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		}
 		out := make([]int, len(x))
 		for i, s := range t.Floats() {
-			out[i] = int(float64(x[i]) * float64(s)) // floor, as the spec says
+			out[i] = -1
+			if x[i] >= 0 {
+				out[i] = int(float64(x[i]) * float64(s)) // floor, as the spec says
+			}
 		}
 		return out, nil
 	case "GridSample":
@@ -263,26 +338,28 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 	return nil, fmt.Errorf("no shape rule for op %s", n.OpType)
 }
 
-// Broadcast returns the numpy-style broadcast of two shapes.
+// Broadcast returns the numpy-style broadcast of two shapes. An unknown (negative) dimension
+// takes the other shape's size, unless that is 1 or unknown too: then it stays unknown (-1).
 func Broadcast(a, b []int) ([]int, error) {
-	n := len(a)
-	if len(b) > n {
-		n = len(b)
-	}
+	n := max(len(a), len(b))
 	out := make([]int, n)
 	for i := 0; i < n; i++ {
 		da, db := 1, 1
 		if j := len(a) - n + i; j >= 0 {
-			da = a[j]
+			da = max(a[j], -1)
 		}
 		if j := len(b) - n + i; j >= 0 {
-			db = b[j]
+			db = max(b[j], -1)
 		}
 		switch {
 		case da == db || db == 1:
 			out[i] = da
 		case da == 1:
 			out[i] = db
+		case da < 0:
+			out[i] = db
+		case db < 0:
+			out[i] = da
 		default:
 			return nil, fmt.Errorf("shapes %v and %v do not broadcast", a, b)
 		}
@@ -290,6 +367,8 @@ func Broadcast(a, b []int) ([]int, error) {
 	return out, nil
 }
 
+// matMulShape returns the shape of the matrix product of a and b (numpy's matmul); unknown inner
+// dimensions are not checked.
 func matMulShape(a, b []int) ([]int, error) {
 	if len(a) == 0 || len(b) == 0 {
 		return nil, fmt.Errorf("MatMul of scalars")
@@ -301,7 +380,7 @@ func matMulShape(a, b []int) ([]int, error) {
 	if b1 {
 		b = []int{b[0], 1}
 	}
-	if a[len(a)-1] != b[len(b)-2] {
+	if ka, kb := a[len(a)-1], b[len(b)-2]; ka >= 0 && kb >= 0 && ka != kb {
 		return nil, fmt.Errorf("MatMul inner dimensions differ: %v and %v", a, b)
 	}
 	batch, err := Broadcast(a[:len(a)-2], b[:len(b)-2])
@@ -319,7 +398,8 @@ func matMulShape(a, b []int) ([]int, error) {
 }
 
 // SpatialOut computes the spatial output size of Conv or a pooling op from its attributes
-// (kernel k, strides, dilations, pads, auto_pad), per the ONNX operator definitions.
+// (kernel k, strides, dilations, pads, auto_pad), per the ONNX operator definitions. An unknown
+// (negative) input or kernel size gives an unknown (-1) output size.
 func SpatialOut(n *Node, in, k []int, ceil bool) ([]int, error) {
 	r := len(in)
 	if len(k) != r {
@@ -339,6 +419,13 @@ func SpatialOut(n *Node, in, k []int, ceil bool) ([]int, error) {
 	strides, dil, pads := get("strides", 1, r), get("dilations", 1, r), get("pads", 0, 2*r)
 	out := make([]int, r)
 	for i := 0; i < r; i++ {
+		if strides[i] <= 0 {
+			return nil, fmt.Errorf("strides %v must be positive", n.Ints("strides", nil))
+		}
+		if in[i] < 0 || k[i] < 0 {
+			out[i] = -1
+			continue
+		}
 		ek := (k[i]-1)*dil[i] + 1
 		switch n.Str("auto_pad", "NOTSET") {
 		case "SAME_UPPER", "SAME_LOWER":
@@ -365,10 +452,13 @@ func SpatialOut(n *Node, in, k []int, ceil bool) ([]int, error) {
 }
 
 // ReshapeTarget resolves a Reshape shape (0 copies the input dim unless allowZero, -1 is inferred).
+// When a dimension of in that matters is unknown (negative), so is the inferred one (-1), and the
+// element counts are not checked.
 func ReshapeTarget(in []int, shape []int64, allowZero bool) ([]int, error) {
 	out := make([]int, len(shape))
 	infer := -1
 	known := 1
+	unknown := false
 	for i, s := range shape {
 		switch {
 		case s == -1:
@@ -387,9 +477,19 @@ func ReshapeTarget(in []int, shape []int64, allowZero bool) ([]int, error) {
 		default:
 			out[i] = int(s)
 		}
+		if out[i] < 0 {
+			out[i], unknown = -1, true
+			continue
+		}
 		known *= out[i]
 	}
-	total := numel(in)
+	total := knownSize(in)
+	if unknown || total < 0 {
+		if infer >= 0 {
+			out[infer] = -1
+		}
+		return out, nil
+	}
 	if infer >= 0 {
 		if known == 0 || total%known != 0 {
 			return nil, fmt.Errorf("Reshape cannot infer -1 of %v from %v", shape, in)
@@ -401,4 +501,17 @@ func ReshapeTarget(in []int, shape []int64, allowZero bool) ([]int, error) {
 	return out, nil
 }
 
-func clone(s []int) []int { return append([]int(nil), s...) }
+// knownSize returns the number of elements of shape s, or -1 when a dimension is unknown (negative).
+func knownSize(s []int) int {
+	p := 1
+	for _, d := range s {
+		if d < 0 {
+			return -1
+		}
+		p *= d
+	}
+	return p
+}
+
+// clone copies a shape; the copy of a scalar's shape is empty, never nil.
+func clone(s []int) []int { return append([]int{}, s...) }

@@ -1,0 +1,157 @@
+package onnxedit
+
+import (
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// chain returns the model x → Relu "a" → Sigmoid "b" → y (file order: b first, then a), IR ir.
+func chain(t *testing.T, ir int64) *onnximport.Model {
+	t.Helper()
+	f32 := int32(onnxpb.TensorProto_FLOAT)
+	vi := func(name string) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(f32)}}}}
+	}
+	node := func(name, op, in, out string) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{Name: proto.String(name), OpType: proto.String(op), Input: []string{in}, Output: []string{out}}
+	}
+	mp := &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(ir),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(13)}},
+		Graph: &onnxpb.GraphProto{
+			Name:   proto.String("chain"),
+			Node:   []*onnxpb.NodeProto{node("b", "Sigmoid", "h", "y"), node("a", "Relu", "x", "h")},
+			Input:  []*onnxpb.ValueInfoProto{vi("x")},
+			Output: []*onnxpb.ValueInfoProto{vi("y")},
+		},
+	}
+	m, err := onnximport.FromProto(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func names(nodes []*onnxpb.NodeProto) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.GetName())
+	}
+	return out
+}
+
+func TestUnique(t *testing.T) {
+	m := chain(t, 8)
+	e := New(m.Proto, m.Graph)
+	for _, tc := range []struct{ name, want string }{
+		{"new", "new"},
+		{"new", "new_2"},
+		{"new", "new_3"},
+		{"a", "a_2"}, // a node name
+		{"h", "h_2"}, // a value name
+		{"x", "x_2"}, // a graph input
+		{"y", "y_2"}, // a graph output
+	} {
+		if got := e.Unique(tc.name); got != tc.want {
+			t.Errorf("Unique(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestEdit(t *testing.T) {
+	for _, tc := range []struct {
+		ir        int64
+		wantInput []string
+	}{
+		{8, []string{"x"}},
+		{3, []string{"x", "scale"}}, // before IR 4 an initializer is also a graph input
+	} {
+		m := chain(t, tc.ir)
+		mp := m.Proto
+		e := New(mp, m.Graph)
+		scale, err := e.Initializer(onnximport.NewFloatTensor("scale", []int{1}, []float32{2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// h → Mul(h, scale) placed after "a" (which produces h); x → Identity in front.
+		mul := e.Node("a", "Mul", []string{"h", scale}, "", AttrInt("unused", 1))
+		e.Rewire("h", mul.GetOutput()[0])
+		e.After("h", mul)
+		id := e.Node("id", "Identity", []string{"x"}, "x_id")
+		e.Rewire("x", "x_id")
+		e.After("x", id) // no node produces a graph input: in front
+		e.Finish()
+
+		if got, want := names(mp.Graph.Node), []string{"id", "b", "a", "a_2"}; !slices.Equal(got, want) {
+			t.Errorf("IR %d: nodes %v, want %v", tc.ir, got, want)
+		}
+		// Original readers are rewired, added nodes keep their inputs.
+		for _, c := range []struct {
+			node string
+			want []string
+		}{{"b", []string{"a_2"}}, {"a", []string{"x_id"}}, {"a_2", []string{"h", "scale"}}, {"id", []string{"x"}}} {
+			for _, n := range mp.Graph.Node {
+				if n.GetName() == c.node && !slices.Equal(n.Input, c.want) {
+					t.Errorf("IR %d: node %s reads %v, want %v", tc.ir, c.node, n.Input, c.want)
+				}
+			}
+		}
+		var inputs []string
+		for _, v := range mp.Graph.Input {
+			inputs = append(inputs, v.GetName())
+		}
+		if !slices.Equal(inputs, tc.wantInput) {
+			t.Errorf("IR %d: graph inputs %v, want %v", tc.ir, inputs, tc.wantInput)
+		}
+		// The edited model validates and computes y = sigmoid(relu(x)·2) in that order.
+		got, err := onnximport.FromProto(mp)
+		if err != nil {
+			t.Fatalf("IR %d: edited model does not validate: %v", tc.ir, err)
+		}
+		var ops []string
+		for _, n := range got.Graph.Nodes {
+			ops = append(ops, n.OpType)
+		}
+		if want := []string{"Identity", "Relu", "Mul", "Sigmoid"}; !slices.Equal(ops, want) {
+			t.Errorf("IR %d: ops %v, want %v", tc.ir, ops, want)
+		}
+	}
+}
+
+func TestAttrs(t *testing.T) {
+	for _, tc := range []struct {
+		a    *onnxpb.AttributeProto
+		name string
+		typ  onnxpb.AttributeProto_AttributeType
+		ok   func(*onnxpb.AttributeProto) bool
+	}{
+		{AttrFloat("alpha", 0.5), "alpha", onnxpb.AttributeProto_FLOAT, func(a *onnxpb.AttributeProto) bool { return a.GetF() == 0.5 }},
+		{AttrInt("axis", -1), "axis", onnxpb.AttributeProto_INT, func(a *onnxpb.AttributeProto) bool { return a.GetI() == -1 }},
+		{AttrInts("axes", []int64{1, 2}), "axes", onnxpb.AttributeProto_INTS, func(a *onnxpb.AttributeProto) bool { return slices.Equal(a.GetInts(), []int64{1, 2}) }},
+		{AttrString("mode", "bilinear"), "mode", onnxpb.AttributeProto_STRING, func(a *onnxpb.AttributeProto) bool { return string(a.GetS()) == "bilinear" }},
+	} {
+		if tc.a.GetName() != tc.name || tc.a.GetType() != tc.typ || !tc.ok(tc.a) {
+			t.Errorf("%s: got %v", tc.name, tc.a)
+		}
+	}
+}
+
+func TestSetMetadata(t *testing.T) {
+	mp := &onnxpb.ModelProto{}
+	SetMetadata(mp, "a", "1")
+	SetMetadata(mp, "b", "2")
+	SetMetadata(mp, "a", "3")
+	var got []string
+	for _, e := range mp.MetadataProps {
+		got = append(got, e.GetKey()+"="+e.GetValue())
+	}
+	if want := []string{"a=3", "b=2"}; !slices.Equal(got, want) {
+		t.Errorf("metadata %v, want %v", got, want)
+	}
+}
