@@ -41,6 +41,9 @@ var ops = map[string]opSpec{
 	"Sin":        {since: 7},
 	"Cos":        {since: 7},
 	"GridSample": {since: 16, check: checkGridSample},
+	// Instance and group normalization (ops_norm.go).
+	"InstanceNormalization": {since: 6, check: checkInstanceNorm},
+	"GroupNormalization":    {since: 18, check: checkGroupNorm},
 }
 
 // SupportedOps returns the supported op types, sorted.

@@ -52,9 +52,16 @@ var randomOps = map[string]bool{"RandomNormalLike": true, "RandomUniformLike": t
 var definedAtMinOpset = map[string]int64{
 	"Add": 7, "AveragePool": 11, "BatchNormalization": 9, "Clip": 11, "Concat": 11, "Constant": 11,
 	"Conv": 11, "Cos": 7, "Div": 7, "Dropout": 10, "Exp": 6, "Flatten": 11, "Gemm": 11,
-	"GlobalAveragePool": 1, "Identity": 1, "MatMul": 9, "MaxPool": 11, "Mul": 7, "Pow": 7,
+	"GlobalAveragePool": 1, "Identity": 1, "InstanceNormalization": 6,
+	"MatMul": 9, "MaxPool": 11, "Mul": 7, "Pow": 7,
 	"ReduceMean": 11, "Relu": 6, "Reshape": 5, "Resize": 11, "Sigmoid": 6, "Sin": 7, "Softmax": 11,
 	"Sqrt": 6, "Sub": 7, "Tanh": 6, "Transpose": 1,
+}
+
+// noConformanceData lists claimed ops that the installed test data has no case for, and where they
+// are checked instead. An op listed here that gains cases fails the test: remove it from the list.
+var noConformanceData = map[string]string{
+	"GroupNormalization": "an opset-18 op, newer than Debian's libonnx-testdata (onnx 1.12); TestGroupNormalizationORT checks opsets 18 and 21 against onnxruntime",
 }
 
 // droppableOutputs lists optional node outputs that the executor does not produce by design
@@ -141,6 +148,12 @@ func TestConformance(t *testing.T) {
 	for _, op := range ops {
 		t.Run(op, func(t *testing.T) {
 			names := byOp[op]
+			if why, ok := noConformanceData[op]; ok {
+				if len(names) > 0 {
+					t.Fatalf("op %s is listed in noConformanceData, but the data has %d cases for it: remove it from the list", op, len(names))
+				}
+				t.Skipf("no conformance case for %s: %s", op, why)
+			}
 			passed := 0
 			for _, name := range names {
 				r := results[name]
