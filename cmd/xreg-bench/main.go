@@ -52,6 +52,7 @@ type Run struct {
 	Model, Method string
 	Seed          int64
 	Sigma         float64 // fixed σ for fixed/grid runs
+	Sigma0        float64 `json:",omitempty"` // initial σ of learn runs when not inject's default
 	Epochs        int
 	Steps         int
 	TrainSize     int
@@ -96,8 +97,17 @@ func main() {
 		methods   = flag.String("methods", "none,fixed,learn,grid,growing", "methods to run")
 		data      = flag.String("data", "/usr/share/datasets/fashion-mnist", "folder of the Fashion-MNIST IDX files")
 		summary   = flag.String("summary", "", "print the Markdown summary of the results in this folder and exit")
+		sigma0    = flag.Float64("sigma0", 0, "initial σ of the learn runs (0: inject's default e^-2)")
+		exports   = flag.Bool("exports", true, "measure the three exports of learn runs through onnxruntime")
+		sens      = flag.String("sensitivity", "", "print a table of the learn runs in these comma-separated folders (r, K, φ lr, σ0) and exit")
 	)
 	flag.Parse()
+	if *sens != "" {
+		if err := sensitivity(os.Stdout, strings.Split(*sens, ",")); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if *summary != "" {
 		if err := writeSummary(os.Stdout, *summary); err != nil {
 			fail(err)
@@ -122,7 +132,8 @@ func main() {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fail(err)
 	}
-	b := &bench{name: *modelName, spec: spec, out: *out, regEvery: *regEvery, mc: *mc, regLR: *regLR, testMC: *testMC}
+	b := &bench{name: *modelName, spec: spec, out: *out, regEvery: *regEvery, mc: *mc, regLR: *regLR, testMC: *testMC,
+		sigma0: *sigma0, exports: *exports}
 	if err := b.load(*data); err != nil {
 		fail(err)
 	}
@@ -175,6 +186,8 @@ type bench struct {
 	out                  string
 	regEvery, mc, testMC int
 	regLR                float64
+	sigma0               float64
+	exports              bool
 	train, reg, test     *dataset.Set
 	small                *dataset.Set
 }
@@ -237,7 +250,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 			cfg.Regs = xreg.RegsOff
 		}
 	case "learn", "growing":
-		cfg.Regs = xreg.RegsLearn
+		cfg.Regs, cfg.Sigma = xreg.RegsLearn, b.sigma0
 	}
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "%s %s σ=%g seed %d: %d epochs ... ", b.name, method, sigma, seed, cfg.Epochs)
@@ -252,7 +265,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	}
 	r := Run{Model: b.name, Method: method, Seed: seed, Sigma: sigma, Epochs: res.Epochs, Steps: res.Steps,
 		TrainSize: b.train.Len(), RegEvery: cfg.RegEvery, MC: cfg.MC, RegLR: cfg.RegLR, History: res.History,
-		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds,
+		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds, Sigma0: b.sigma0,
 		Machine: fmt.Sprintf("%s/%s, %d cores", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Date:    time.Now().UTC().Format("2006-01-02")}
 	if res.ThetaSeconds > 0 {
@@ -321,8 +334,8 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 		}
 		r.RegMCNLL = rmc.NLL
 	}
-	if method == "learn" {
-		if err := b.exports(m, res, seed, &r); err != nil {
+	if method == "learn" && b.exports {
+		if err := b.measureExports(m, res, seed, &r); err != nil {
 			return err
 		}
 	}
@@ -343,7 +356,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 
 // exports writes the trained values back, exports the model three ways and measures each export
 // with onnxruntime on the test split.
-func (b *bench) exports(m *onnximport.Model, res *xreg.TrainResult, seed int64, r *Run) error {
+func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed int64, r *Run) error {
 	trained := m.Clone()
 	if err := xreg.WriteBack(trained, res.Values); err != nil {
 		return err
@@ -645,4 +658,48 @@ func rowsLast(rows, history []xreg.EpochStats) int {
 // shortPoint turns xreg.noise.<point>.log_sigma into <point>.
 func shortPoint(name string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(name, "xreg.noise."), ".log_sigma")
+}
+
+// sensitivity prints one row per learn run found in dirs: its φ settings, the regularization-set
+// NLL of the MC-averaged prediction (what φ minimises, the selection criterion), the
+// deterministic one, the final σ and the overhead; test NLL is shown for information only.
+func sensitivity(w *os.File, dirs []string) error {
+	fmt.Fprintln(w, "| model | seed | r | K | φ lr | σ0 | reg NLL, MC (criterion) | reg NLL, deterministic | final σ per point | overhead | test NLL det / MC |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*_learn_seed*.json"))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			var r Run
+			if err := json.Unmarshal(data, &r); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			var names []string
+			for k := range r.FinalSigma {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			var sig []string
+			for _, k := range names {
+				sig = append(sig, fmt.Sprintf("%.3f", r.FinalSigma[k]))
+			}
+			s0 := r.Sigma0
+			if s0 == 0 {
+				s0 = inject.DefaultSigma0
+			}
+			mcTest := math.NaN()
+			if r.TestMC != nil {
+				mcTest = r.TestMC.NLL
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %g | %.3f | %.4f | %.4f | %s | %.3f | %.4f / %.4f |\n", r.Model, r.Seed, r.RegEvery, r.MC, r.RegLR, s0,
+				r.RegMCNLL, r.RegNLL, strings.Join(sig, " "), r.RegSeconds/r.ThetaSeconds, r.Test.NLL, mcTest)
+		}
+	}
+	return nil
 }
