@@ -2,6 +2,7 @@ package xreg
 
 import (
 	"fmt"
+	"runtime"
 
 	"gorgonia.org/tensor"
 )
@@ -117,6 +118,34 @@ func (p *bplan) each(f func(o, ia, ib, n, sa, sb int)) {
 			return
 		}
 	}
+}
+
+// eachParallel is each with the runs spread over goroutines (parallelChunks) when the output is
+// large; f must write only output elements [o, o+n) of its run. A single merged dimension is split
+// into chunks, more dimensions along the outermost one.
+func (p *bplan) eachParallel(f func(o, ia, ib, n, sa, sb int)) {
+	last := len(p.dims) - 1
+	if last == 0 {
+		n, sa, sb := p.dims[0], p.sa[0], p.sb[0]
+		parallelChunks(n, func(lo, hi int) { f(lo, lo*sa, lo*sb, hi-lo, sa, sb) })
+		return
+	}
+	outer := p.dims[0]
+	inner := 1
+	for _, d := range p.dims[1:] {
+		inner *= d
+	}
+	if outer*inner < 2*minChunk {
+		p.each(f)
+		return
+	}
+	sub := bplan{dims: p.dims[1:], sa: p.sa[1:], sb: p.sb[1:]}
+	parallelN(outer, min(runtime.GOMAXPROCS(0), outer*inner/minChunk), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			o0, a0, b0 := i*inner, i*p.sa[0], i*p.sb[0]
+			sub.each(func(o, ia, ib, n, sa, sb int) { f(o0+o, a0+ia, b0+ib, n, sa, sb) })
+		}
+	})
 }
 
 // sumTo adds the elements of src (shape from) into dst (shape to, which broadcasts to from),

@@ -3,6 +3,7 @@ package xreg
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 
 	"gorgonia.org/gorgonia"
@@ -270,10 +271,31 @@ func drawNoise[T float](x []T, in NoiseInput, r *rand.Rand) {
 		}
 		return
 	}
-	for i := range x {
-		x[i] = T(in.Mean + in.Scale*r.NormFloat64())
+	if len(x) <= noiseChunk {
+		for i := range x {
+			x[i] = T(in.Mean + in.Scale*r.NormFloat64())
+		}
+		return
 	}
+	// Large tensors: each chunk of noiseChunk values draws from its own generator, seeded in
+	// order from r, so the values depend on r alone (not on GOMAXPROCS) and chunks fill in parallel.
+	seeds := make([][2]uint64, (len(x)+noiseChunk-1)/noiseChunk)
+	for i := range seeds {
+		seeds[i] = [2]uint64{r.Uint64(), r.Uint64()}
+	}
+	parallelN(len(seeds), runtime.GOMAXPROCS(0), func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			cr := rand.New(rand.NewPCG(seeds[c][0], seeds[c][1]))
+			part := x[c*noiseChunk : min((c+1)*noiseChunk, len(x))]
+			for i := range part {
+				part[i] = T(in.Mean + in.Scale*cr.NormFloat64())
+			}
+		}
+	})
 }
+
+// noiseChunk is the number of Gaussian noise values drawn from one generator.
+const noiseChunk = 1 << 16
 
 // denseCopy returns a fresh dense copy of a value (a scalar becomes a shape-() tensor).
 func denseCopy(v gorgonia.Value) (*tensor.Dense, error) {

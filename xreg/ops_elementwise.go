@@ -94,7 +94,7 @@ func (op *binaryOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 func binaryKernel[T float](k binKind, p *bplan, a, b, out []T) {
-	p.each(func(o, ia, ib, n, sa, sb int) {
+	p.eachParallel(func(o, ia, ib, n, sa, sb int) {
 		c := out[o : o+n]
 		switch k {
 		case binAdd:
@@ -377,10 +377,14 @@ type unaryOp struct {
 
 func (op *unaryOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	return run(&op.opBase, vs, func(in [][]float32, out []float32) error {
-		unaryKernel(op.kind, float32(op.p), float32(op.q), in[0], out)
+		parallelChunks(len(in[0]), func(lo, hi int) {
+			unaryKernel(op.kind, float32(op.p), float32(op.q), in[0][lo:hi], out[lo:hi])
+		})
 		return nil
 	}, func(in [][]float64, out []float64) error {
-		unaryKernel(op.kind, op.p, op.q, in[0], out)
+		parallelChunks(len(in[0]), func(lo, hi int) {
+			unaryKernel(op.kind, op.p, op.q, in[0][lo:hi], out[lo:hi])
+		})
 		return nil
 	})
 }
@@ -397,6 +401,10 @@ func unaryKernel[T float](k unKind, p, q T, x, y []T) {
 			y[i] = exp(v)
 		}
 	case unRelu:
+		if x32, ok := any(x).([]float32); ok {
+			relu32(x32, any(y).([]float32))
+			return
+		}
 		for i, v := range x {
 			if v > 0 {
 				y[i] = v
@@ -461,12 +469,28 @@ type unaryGradOp struct {
 
 func (op *unaryGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	return run(&op.opBase, vs, func(in [][]float32, out []float32) error {
-		unaryGradKernel(op.kind, float32(op.p), float32(op.q), in[0], in[1], in[2], out)
+		unaryGradChunks(op.kind, float32(op.p), float32(op.q), in[0], in[1], in[2], out)
 		return nil
 	}, func(in [][]float64, out []float64) error {
-		unaryGradKernel(op.kind, op.p, op.q, in[0], in[1], in[2], out)
+		unaryGradChunks(op.kind, op.p, op.q, in[0], in[1], in[2], out)
 		return nil
 	})
+}
+
+// unaryGradChunks runs unaryGradKernel over chunks of g in parallel; x and y are either as long
+// as g or unused (nil or shorter) by the kind.
+func unaryGradChunks[T float](k unKind, p, q T, x, y, g, dx []T) {
+	parallelChunks(len(g), func(lo, hi int) {
+		unaryGradKernel(k, p, q, part(x, lo, hi), part(y, lo, hi), g[lo:hi], dx[lo:hi])
+	})
+}
+
+// part returns s[lo:hi], or s itself when s is shorter than hi (an input the kernel ignores).
+func part[T float](s []T, lo, hi int) []T {
+	if len(s) < hi {
+		return s
+	}
+	return s[lo:hi]
 }
 
 func unaryGradKernel[T float](k unKind, p, q T, x, y, g, dx []T) {
@@ -482,6 +506,10 @@ func unaryGradKernel[T float](k unKind, p, q T, x, y, g, dx []T) {
 		}
 	case unRelu:
 		// The derivative at 0 is 0, as in PyTorch (Gorgonia's Rectify says 1).
+		if x32, ok := any(x).([]float32); ok {
+			reluGrad32(x32, any(g).([]float32), any(dx).([]float32))
+			return
+		}
 		for i, v := range g {
 			if x[i] > 0 {
 				dx[i] = v
@@ -521,5 +549,25 @@ func unaryGradKernel[T float](k unKind, p, q T, x, y, g, dx []T) {
 				dx[i] = v * p * pow(x[i], p-1)
 			}
 		}
+	}
+}
+
+// relu32 is ReLU without branches (random signs defeat branch prediction): the sign bit of each
+// value masks its bits, so negatives and -0 become +0. Non-NaN results equal max(v, 0).
+func relu32(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		y[i] = math.Float32frombits(b & uint32(int32(^b)>>31))
+	}
+}
+
+// reluGrad32 sets dx = g where x > 0 and 0 elsewhere (x = ±0 included), without branches.
+func reluGrad32(x, g, dx []float32) {
+	dx = dx[:len(g)]
+	x = x[:len(g)]
+	for i, v := range g {
+		b := int32(math.Float32bits(x[i]))
+		dx[i] = math.Float32frombits(math.Float32bits(v) & uint32((-b&^b)>>31))
 	}
 }
