@@ -37,9 +37,9 @@ func loadReference(t *testing.T) reference {
 // TestAgainstTorch replays gradients recorded from torch.optim and compares every step.
 func TestAgainstTorch(t *testing.T) {
 	makers := map[string]func() Optimizer{
-		"adam":            func() Optimizer { return NewAdam(1e-2, 0) },
-		"adamw":           func() Optimizer { return NewAdam(1e-2, 0.1) },
-		"sgd":             func() Optimizer { return NewSGD(0.1, 0, 0) },
+		"adam":         func() Optimizer { return NewAdam(1e-2, 0) },
+		"adamw":        func() Optimizer { return NewAdam(1e-2, 0.1) },
+		"sgd":          func() Optimizer { return NewSGD(0.1, 0, 0) },
 		"sgd-momentum": func() Optimizer { return NewSGD(0.1, 0.9, 0) },
 	}
 	for _, c := range loadReference(t).Cases {
