@@ -607,7 +607,15 @@ func (t *trainer) checkpoint(trainSize int) error {
 		c.Regs = t.optPhi.State()
 	}
 	for name, v := range t.values {
-		c.Values[name] = append([]float32(nil), v.Float32s()...)
+		data := v.Float32s()
+		for _, x := range data {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				// Never replace the last good checkpoint with a broken state.
+				return fmt.Errorf("xreg: train: %w at step %d (%s holds %v); lower the learning rate or clip gradients; the last good checkpoint is %s",
+					ErrDiverged, t.step, name, x, t.cfg.Checkpoint)
+			}
+		}
+		c.Values[name] = append([]float32(nil), data...)
 	}
 	return SaveCheckpoint(t.cfg.Checkpoint, c)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -291,5 +292,113 @@ func TestTrainBadInput(t *testing.T) {
 	plain, _ := onnximport.Load(filepath.Join("..", "testdata", "models", "mlp-ln-op13.onnx"))
 	if _, err := Train(plain, good, good, TrainConfig{}); err == nil || !strings.Contains(err.Error(), "inject") {
 		t.Errorf("un-injected model: %v", err)
+	}
+}
+
+// TestRegPassesUseRunningStatistics: the regularization passes run BatchNorm in evaluation mode
+// (running statistics, never updated), the training passes in training mode; a φ update changes
+// φ and nothing else.
+func TestRegPassesUseRunningStatistics(t *testing.T) {
+	m := injectedFixture(t, "cnn-bn.onnx")
+	train, reg := smallData(t, "train", 64, nil), smallData(t, "reg", 32, nil)
+	tr := &trainer{cfg: TrainConfig{BatchSize: 32, RegBatch: 16, MC: 3}, model: m, epochStart: -1}
+	if err := tr.cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.setup(train, reg); err != nil {
+		t.Fatal(err)
+	}
+	for _, bn := range tr.trainNet.BatchNorms() {
+		if bn.Mode() != kernels.Train {
+			t.Errorf("training net BatchNorm %s in mode %v", bn.Name, bn.Mode())
+		}
+	}
+	if len(tr.regNet.BatchNorms()) != 2 {
+		t.Fatalf("%d BatchNorms in the regularization net, want 2", len(tr.regNet.BatchNorms()))
+	}
+	for _, bn := range tr.regNet.BatchNorms() {
+		if bn.Mode() != kernels.Eval {
+			t.Errorf("regularization net BatchNorm %s in mode %v", bn.Name, bn.Mode())
+		}
+	}
+	before := copyValues(tr.values)
+	if err := tr.updatePhi(reg); err != nil {
+		t.Fatal(err)
+	}
+	isPhi := map[string]bool{}
+	for _, p := range tr.phi {
+		isPhi[p] = true
+	}
+	for name, v := range tr.values {
+		changed := false
+		for i, x := range v.Float32s() {
+			changed = changed || x != before[name][i]
+		}
+		if changed != isPhi[name] {
+			t.Errorf("%s changed=%v after a φ update (φ: %v)", name, changed, isPhi[name])
+		}
+	}
+}
+
+// TestResetHead: --reset-head replaces the classifier by a fresh one of the requested width, and
+// the model then trains on labels of that range.
+func TestResetHead(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	if err := ResetHead(m, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Graph.Outputs[0].Shape; got[1] != 3 {
+		t.Fatalf("output shape %v after reset to 3 classes", got)
+	}
+	head, _ := headNode(m)
+	w := m.Graph.Initializers[head.Input(1)]
+	bound := float32(1 / math.Sqrt(256))
+	for _, v := range w.Float {
+		if v < -bound || v > bound {
+			t.Fatalf("weight %v outside ±1/√in = ±%v", v, bound)
+		}
+	}
+	all := smallData(t, "train", 300, []int{784})
+	var idx []int
+	for i, y := range all.Y {
+		if y < 3 {
+			idx = append(idx, i)
+		}
+	}
+	three := all.Subset(idx)
+	three.Classes = 3
+	res, err := Train(m, three, three, TrainConfig{Epochs: 2, BatchSize: 16, Regs: RegsFixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := res.History; h[1].TrainLoss >= h[0].TrainLoss {
+		t.Errorf("3-class fine-tuning did not learn: %+v", h)
+	}
+	if err := ResetHead(m, 1, 0); err == nil {
+		t.Error("reset to 1 class accepted")
+	}
+}
+
+// TestDivergenceStops: a learning rate that blows the loss up stops the run with ErrDiverged and
+// leaves the last checkpoint, written before the blow-up, in place.
+func TestDivergenceStops(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	train, reg := smallData(t, "train", 256, []int{784}), smallData(t, "reg", 64, []int{784})
+	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
+	_, err := Train(m, train, reg, TrainConfig{Epochs: 50, BatchSize: 32, LR: 1e38, Regs: RegsFixed,
+		Checkpoint: ckpt, CheckpointEvery: 1})
+	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), ckpt) {
+		t.Fatalf("err = %v, want ErrDiverged naming the checkpoint", err)
+	}
+	ck, err := LoadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range ck.Values {
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				t.Fatalf("checkpoint value %s is %v: written after the divergence", name, x)
+			}
+		}
 	}
 }
