@@ -46,8 +46,9 @@ proto:
 	cd internal/onnxpb && protoc --go_out=. --go_opt=paths=source_relative onnx.proto
 
 # The benchmark protocol (../shared/PROTOCOL.md) on mlp-ln and cnn-bn: per-run JSON in
-# results/protocol/ (an interrupted run resumes), then the Markdown summary.
+# results/protocol/ (an interrupted run resumes), then the Markdown summary. cnn-bn uses the
+# OpenBLAS build (Debian libopenblas-dev), as the committed results did.
 bench-protocol: setup
 	$(GO) run ./cmd/xreg-bench -model mlp-ln -out results/protocol
-	$(GO) run ./cmd/xreg-bench -model cnn-bn -out results/protocol
+	$(GO) run -tags cblas ./cmd/xreg-bench -model cnn-bn -out results/protocol
 	$(GO) run ./cmd/xreg-bench -summary results/protocol > results/protocol/SUMMARY.md
