@@ -187,11 +187,20 @@ func gemmDo[T float](op *gemmOp) doer[T] {
 func (op *gemmOp) DiffWRT(n int) []bool { return allTrue(n) }
 
 func (op *gemmOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	return productGrads("GemmGrad", op.dt, inputs, grad, func(base opBase, i int) gorgonia.Op {
+		return &gemmGradOp{opBase: base, fwd: op, which: i}
+	})
+}
+
+// productGrads builds the gradient of a matrix product with respect to each of its inputs: an op
+// per input, made by grad from its opBase (named name{i}, shaped as input i) and the input's
+// index, reading (A, B, dY).
+func productGrads(name string, dt tensor.Dtype, inputs gorgonia.Nodes, dy *gorgonia.Node, grad func(base opBase, i int) gorgonia.Op) (gorgonia.Nodes, error) {
 	out := make(gorgonia.Nodes, len(inputs))
 	for i, x := range inputs {
-		g := &gemmGradOp{opBase: newOpBase(fmt.Sprintf("GemmGrad{%d}", i), op.dt, x.Shape(), inputs[0], inputs[1], grad), fwd: op, which: i}
+		g := grad(newOpBase(fmt.Sprintf("%s{%d}", name, i), dt, x.Shape(), inputs[0], inputs[1], dy), i)
 		var err error
-		if out[i], err = gorgonia.ApplyOp(g, inputs[0], inputs[1], grad); err != nil {
+		if out[i], err = gorgonia.ApplyOp(g, inputs[0], inputs[1], dy); err != nil {
 			return nil, err
 		}
 	}
@@ -332,15 +341,9 @@ func matMulDo[T float](op *matMulOp) doer[T] {
 func (op *matMulOp) DiffWRT(int) []bool { return []bool{true, true} }
 
 func (op *matMulOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	out := make(gorgonia.Nodes, 2)
-	for i, x := range inputs {
-		g := &matMulGradOp{opBase: newOpBase(fmt.Sprintf("MatMulGrad{%d}", i), op.dt, x.Shape(), inputs[0], inputs[1], grad), fwd: op, which: i}
-		var err error
-		if out[i], err = gorgonia.ApplyOp(g, inputs[0], inputs[1], grad); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return productGrads("MatMulGrad", op.dt, inputs, grad, func(base opBase, i int) gorgonia.Op {
+		return &matMulGradOp{opBase: base, fwd: op, which: i}
+	})
 }
 
 // matMulGradOp computes the gradient of MatMul with respect to a (0) or b (1) from a, b, dY,

@@ -197,10 +197,7 @@ var _ gorgonia.SDOp = (*bnStatsOp)(nil)
 func (op *bnStatsOp) Arity() int    { return 1 }
 func (op *bnStatsOp) Type() hm.Type { return fnType(len(op.xs), 2) }
 func (op *bnStatsOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.xs); err != nil {
-		return nil, err
-	}
-	return op.statShape(), nil
+	return inferShape(op, ds, op.statShape(), op.xs)
 }
 func (op *bnStatsOp) String() string        { return "BatchNormStats{" + op.bnCfg.String() + "}" }
 func (op *bnStatsOp) WriteHash(h hash.Hash) { writeHash(h, op) }
@@ -291,12 +288,7 @@ func (op *bnOp) Type() hm.Type {
 	return fnType(r, 2, len(op.ss), len(op.bs), r)
 }
 func (op *bnOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	for i, s := range []tensor.Shape{op.xs, op.statShape(), op.ss, op.bs} {
-		if err := shapeArg(op, ds, i, s); err != nil {
-			return nil, err
-		}
-	}
-	return op.xs.Clone(), nil
+	return inferShape(op, ds, op.xs, op.xs, op.statShape(), op.ss, op.bs)
 }
 func (op *bnOp) String() string        { return "BatchNorm{" + op.bnCfg.String() + "}" }
 func (op *bnOp) WriteHash(h hash.Hash) { writeHash(h, op) }
@@ -304,14 +296,7 @@ func (op *bnOp) Hashcode() uint32      { return hashOf(op) }
 func (op *bnOp) DiffWRT(n int) []bool  { return []bool{true, false, true, true} }
 
 func (op *bnOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	in, dt, err := inputs(op, vs, op.xs, op.statShape(), op.ss, op.bs)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		return bnApply[float32](op, in), nil
-	}
-	return bnApply[float64](op, in), nil
+	return do(op, vs, bnApply[float32], bnApply[float64], op.xs, op.statShape(), op.ss, op.bs)
 }
 
 func bnApply[T Float](op *bnOp, in []*tensor.Dense) *tensor.Dense {
@@ -367,26 +352,14 @@ type bnGradSumsOp struct {
 func (op *bnGradSumsOp) Arity() int    { return 3 }
 func (op *bnGradSumsOp) Type() hm.Type { r := len(op.xs); return fnType(r, 2, r, 2) }
 func (op *bnGradSumsOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	for i, s := range []tensor.Shape{op.xs, op.statShape(), op.xs} {
-		if err := shapeArg(op, ds, i, s); err != nil {
-			return nil, err
-		}
-	}
-	return op.statShape(), nil
+	return inferShape(op, ds, op.statShape(), op.xs, op.statShape(), op.xs)
 }
 func (op *bnGradSumsOp) String() string        { return "BatchNormGradSums{" + op.bnCfg.String() + "}" }
 func (op *bnGradSumsOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op *bnGradSumsOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op *bnGradSumsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	in, dt, err := inputs(op, vs, op.xs, op.statShape(), op.xs)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		return bnGradSums[float32](op, in), nil
-	}
-	return bnGradSums[float64](op, in), nil
+	return do(op, vs, bnGradSums[float32], bnGradSums[float64], op.xs, op.statShape(), op.xs)
 }
 
 func bnGradSums[T Float](op *bnGradSumsOp, in []*tensor.Dense) *tensor.Dense {
@@ -429,26 +402,14 @@ func (op *bnGradInputOp) Type() hm.Type {
 	return fnType(r, 2, len(op.ss), r, 2, r)
 }
 func (op *bnGradInputOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	for i, s := range op.shapes() {
-		if err := shapeArg(op, ds, i, s); err != nil {
-			return nil, err
-		}
-	}
-	return op.xs.Clone(), nil
+	return inferShape(op, ds, op.xs, op.shapes()...)
 }
 func (op *bnGradInputOp) String() string        { return "BatchNormGradInput{" + op.bnCfg.String() + "}" }
 func (op *bnGradInputOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op *bnGradInputOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op *bnGradInputOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	in, dt, err := inputs(op, vs, op.shapes()...)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		return bnGradInput[float32](op, in), nil
-	}
-	return bnGradInput[float64](op, in), nil
+	return do(op, vs, bnGradInput[float32], bnGradInput[float64], op.shapes()...)
 }
 
 func bnGradInput[T Float](op *bnGradInputOp, in []*tensor.Dense) *tensor.Dense {
@@ -491,10 +452,7 @@ type rowOp struct {
 func (op *rowOp) Arity() int    { return 1 }
 func (op *rowOp) Type() hm.Type { return fnType(2, len(op.out)) }
 func (op *rowOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.in); err != nil {
-		return nil, err
-	}
-	return op.out.Clone(), nil
+	return inferShape(op, ds, op.out, op.in)
 }
 func (op *rowOp) String() string        { return fmt.Sprintf("Row%d{%v→%v}", op.row, op.in, op.out) }
 func (op *rowOp) WriteHash(h hash.Hash) { writeHash(h, op) }

@@ -103,13 +103,7 @@ func (op *convOp) Type() hm.Type {
 }
 
 func (op *convOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.xs); err != nil {
-		return nil, err
-	}
-	if err := shapeArg(op, ds, 1, op.ws); err != nil {
-		return nil, err
-	}
-	return op.ys.Clone(), nil
+	return inferShape(op, ds, op.ys, op.xs, op.ws)
 }
 
 func (op *convOp) String() string         { return "Conv{" + op.convCfg.String() + "}" }
@@ -119,25 +113,18 @@ func (op *convOp) DiffWRT(n int) []bool   { return allTrue(n) }
 func (op *convOp) shapes() []tensor.Shape { return shapesOf(op.xs, op.ws, op.bs) }
 
 func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	in, dt, err := inputs(op, vs, op.shapes()...)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		return convForward[float32](op, in), nil
-	}
-	return convForward[float64](op, in), nil
+	return do(op, vs, convForward[float32], convForward[float64], op.shapes()...)
 }
 
 func (op *convOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	if len(in) != op.Arity() {
 		return nil, fmt.Errorf("kernels: %v: SymDiff got %d inputs", op, len(in))
 	}
-	dx, err := gorgonia.ApplyOp(&convGradInputOp{convCfg: op.convCfg}, in[1], grad)
+	dx, err := gorgonia.ApplyOp(&convGradOp{convCfg: op.convCfg}, in[1], grad)
 	if err != nil {
 		return nil, fmt.Errorf("kernels: %v: input gradient: %w", op, err)
 	}
-	dw, err := gorgonia.ApplyOp(&convGradWeightOp{convCfg: op.convCfg}, in[0], grad)
+	dw, err := gorgonia.ApplyOp(&convGradOp{convCfg: op.convCfg, wrtWeight: true}, in[0], grad)
 	if err != nil {
 		return nil, fmt.Errorf("kernels: %v: weight gradient: %w", op, err)
 	}
@@ -195,41 +182,47 @@ func convForward[T Float](op *convOp, in []*tensor.Dense) *tensor.Dense {
 	return out
 }
 
-// convGradInputOp computes dL/dx from (w, dy).
-type convGradInputOp struct {
+// convGradOp computes dL/dx from (w, dy) or, with wrtWeight, dL/dw from (x, dy).
+type convGradOp struct {
 	plain
 	ob outBuf
 	convCfg
-	s scratch
+	s         scratch
+	wrtWeight bool
 }
 
-func (op *convGradInputOp) Arity() int    { return 2 }
-func (op *convGradInputOp) Type() hm.Type { r := len(op.xs); return fnType(r, r, r) }
-func (op *convGradInputOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.ws); err != nil {
-		return nil, err
+// shapes returns the op's input shapes and its output shape.
+func (op *convGradOp) shapes() ([]tensor.Shape, tensor.Shape) {
+	if op.wrtWeight {
+		return []tensor.Shape{op.xs, op.ys}, op.ws
 	}
-	if err := shapeArg(op, ds, 1, op.ys); err != nil {
-		return nil, err
-	}
-	return op.xs.Clone(), nil
-}
-func (op *convGradInputOp) String() string        { return "ConvGradInput{" + op.convCfg.String() + "}" }
-func (op *convGradInputOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *convGradInputOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op *convGradInputOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	in, dt, err := inputs(op, vs, op.ws, op.ys)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		return convGradInput[float32](op, in), nil
-	}
-	return convGradInput[float64](op, in), nil
+	return []tensor.Shape{op.ws, op.ys}, op.xs
 }
 
-func convGradInput[T Float](op *convGradInputOp, in []*tensor.Dense) *tensor.Dense {
+func (op *convGradOp) Arity() int    { return 2 }
+func (op *convGradOp) Type() hm.Type { r := len(op.xs); return fnType(r, r, r) }
+func (op *convGradOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
+	in, out := op.shapes()
+	return inferShape(op, ds, out, in...)
+}
+func (op *convGradOp) String() string {
+	if op.wrtWeight {
+		return "ConvGradWeight{" + op.convCfg.String() + "}"
+	}
+	return "ConvGradInput{" + op.convCfg.String() + "}"
+}
+func (op *convGradOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op *convGradOp) Hashcode() uint32      { return hashOf(op) }
+
+func (op *convGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	in, _ := op.shapes()
+	if op.wrtWeight {
+		return do(op, vs, convGradWeight[float32], convGradWeight[float64], in...)
+	}
+	return do(op, vs, convGradInput[float32], convGradInput[float64], in...)
+}
+
+func convGradInput[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 	w, dy := data[T](in[0]), data[T](in[1])
 	out, dx := output[T](&op.ob, op.xs, !op.pointwise)
 	g := &op.g
@@ -276,41 +269,7 @@ func transpose[T Float](a []T, r, c int, t []T) {
 	}
 }
 
-// convGradWeightOp computes dL/dw from (x, dy).
-type convGradWeightOp struct {
-	plain
-	ob outBuf
-	convCfg
-	s scratch
-}
-
-func (op *convGradWeightOp) Arity() int    { return 2 }
-func (op *convGradWeightOp) Type() hm.Type { r := len(op.xs); return fnType(r, r, r) }
-func (op *convGradWeightOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.xs); err != nil {
-		return nil, err
-	}
-	if err := shapeArg(op, ds, 1, op.ys); err != nil {
-		return nil, err
-	}
-	return op.ws.Clone(), nil
-}
-func (op *convGradWeightOp) String() string        { return "ConvGradWeight{" + op.convCfg.String() + "}" }
-func (op *convGradWeightOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op *convGradWeightOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op *convGradWeightOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	in, dt, err := inputs(op, vs, op.xs, op.ys)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		return convGradWeight[float32](op, in), nil
-	}
-	return convGradWeight[float64](op, in), nil
-}
-
-func convGradWeight[T Float](op *convGradWeightOp, in []*tensor.Dense) *tensor.Dense {
+func convGradWeight[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 	x, dy := data[T](in[0]), data[T](in[1])
 	out, dw := output[T](&op.ob, op.ws, true)
 	g := &op.g
@@ -469,10 +428,7 @@ type channelSumOp struct {
 func (op *channelSumOp) Arity() int    { return 1 }
 func (op *channelSumOp) Type() hm.Type { return fnType(len(op.in), len(op.out)) }
 func (op *channelSumOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.in); err != nil {
-		return nil, err
-	}
-	return op.out.Clone(), nil
+	return inferShape(op, ds, op.out, op.in)
 }
 func (op *channelSumOp) String() string        { return fmt.Sprintf("ChannelSum{%v→%v}", op.in, op.out) }
 func (op *channelSumOp) WriteHash(h hash.Hash) { writeHash(h, op) }

@@ -158,13 +158,7 @@ var _ gorgonia.SDOp = (*gridSampleOp)(nil)
 func (op *gridSampleOp) Arity() int    { return 2 }
 func (op *gridSampleOp) Type() hm.Type { return fnType(4, 4, 4) }
 func (op *gridSampleOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.xs); err != nil {
-		return nil, err
-	}
-	if err := shapeArg(op, ds, 1, op.gs); err != nil {
-		return nil, err
-	}
-	return op.ys.Clone(), nil
+	return inferShape(op, ds, op.ys, op.xs, op.gs)
 }
 func (op *gridSampleOp) String() string        { return "GridSample{" + op.gridCfg.String() + "}" }
 func (op *gridSampleOp) WriteHash(h hash.Hash) { writeHash(h, op) }
@@ -213,15 +207,11 @@ type gridSampleGradOp struct {
 func (op *gridSampleGradOp) Arity() int    { return 3 }
 func (op *gridSampleGradOp) Type() hm.Type { return fnType(4, 4, 4, 4) }
 func (op *gridSampleGradOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	for i, s := range []tensor.Shape{op.xs, op.gs, op.ys} {
-		if err := shapeArg(op, ds, i, s); err != nil {
-			return nil, err
-		}
-	}
+	out := op.xs
 	if op.wrtGrid {
-		return op.gs.Clone(), nil
+		out = op.gs
 	}
-	return op.xs.Clone(), nil
+	return inferShape(op, ds, out, op.xs, op.gs, op.ys)
 }
 func (op *gridSampleGradOp) String() string {
 	return fmt.Sprintf("GridSampleGrad{%v wrtGrid%t}", op.gridCfg.String(), op.wrtGrid)
@@ -230,14 +220,7 @@ func (op *gridSampleGradOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op *gridSampleGradOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op *gridSampleGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	in, dt, err := inputs(op, vs, op.xs, op.gs, op.ys)
-	if err != nil {
-		return nil, err
-	}
-	if dt == tensor.Float32 {
-		return gridSampleGrad[float32](op, in), nil
-	}
-	return gridSampleGrad[float64](op, in), nil
+	return do(op, vs, gridSampleGrad[float32], gridSampleGrad[float64], op.xs, op.gs, op.ys)
 }
 
 func gridSampleGrad[T Float](op *gridSampleGradOp, in []*tensor.Dense) *tensor.Dense {

@@ -124,7 +124,7 @@ func TestGroupNormErrors(t *testing.T) {
 	}
 	var stats *gorgonia.Node
 	for _, n := range g.AllNodes() {
-		if _, ok := n.Op().(*gnStatsOp); ok {
+		if _, ok := n.Op().(*normStatsOp); ok {
 			stats = n
 		}
 	}

@@ -64,6 +64,30 @@ func shapeArg(op named, ds []gorgonia.DimSizer, i int, want tensor.Shape) error 
 	return nil
 }
 
+// inferShape checks the InferShape arguments against the input shapes the op was built for and
+// returns a copy of its output shape.
+func inferShape(op named, ds []gorgonia.DimSizer, out tensor.Shape, in ...tensor.Shape) (tensor.Shape, error) {
+	for i, s := range in {
+		if err := shapeArg(op, ds, i, s); err != nil {
+			return nil, err
+		}
+	}
+	return out.Clone(), nil
+}
+
+// do checks the values given to Do against the input shapes (see inputs) and runs the kernel of
+// their element type.
+func do[O named](op O, vs []gorgonia.Value, k32, k64 func(O, []*tensor.Dense) *tensor.Dense, shapes ...tensor.Shape) (gorgonia.Value, error) {
+	in, dt, err := inputs(op, vs, shapes...)
+	if err != nil {
+		return nil, err
+	}
+	if dt == tensor.Float32 {
+		return k32(op, in), nil
+	}
+	return k64(op, in), nil
+}
+
 // inputs checks the values given to Do: their count, that they are dense tensors of one float type,
 // and their shapes (a nil shape skips the check). It returns the tensors, materialising views.
 func inputs(op named, vs []gorgonia.Value, shapes ...tensor.Shape) ([]*tensor.Dense, tensor.Dtype, error) {

@@ -120,10 +120,7 @@ var _ gorgonia.SDOp = (*maxPoolOp)(nil)
 func (op *maxPoolOp) Arity() int    { return 1 }
 func (op *maxPoolOp) Type() hm.Type { return fnType(len(op.xs), len(op.xs)) }
 func (op *maxPoolOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.xs); err != nil {
-		return nil, err
-	}
-	return op.ys.Clone(), nil
+	return inferShape(op, ds, op.ys, op.xs)
 }
 func (op *maxPoolOp) String() string        { return "MaxPool{" + op.poolCfg.String() + "}" }
 func (op *maxPoolOp) WriteHash(h hash.Hash) { writeHash(h, op) }
@@ -295,12 +292,7 @@ type maxPoolGradOp struct {
 func (op *maxPoolGradOp) Arity() int    { return 3 }
 func (op *maxPoolGradOp) Type() hm.Type { r := len(op.xs); return fnType(r, r, r, r) }
 func (op *maxPoolGradOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	for i, s := range []tensor.Shape{op.xs, op.ys, op.ys} {
-		if err := shapeArg(op, ds, i, s); err != nil {
-			return nil, err
-		}
-	}
-	return op.xs.Clone(), nil
+	return inferShape(op, ds, op.xs, op.xs, op.ys, op.ys)
 }
 func (op *maxPoolGradOp) String() string {
 	return fmt.Sprintf("MaxPoolGrad{%v of %p}", op.poolCfg.String(), op.fwd)
@@ -339,10 +331,7 @@ var _ gorgonia.SDOp = (*avgPoolOp)(nil)
 func (op *avgPoolOp) Arity() int    { return 1 }
 func (op *avgPoolOp) Type() hm.Type { return fnType(len(op.xs), len(op.xs)) }
 func (op *avgPoolOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.xs); err != nil {
-		return nil, err
-	}
-	return op.ys.Clone(), nil
+	return inferShape(op, ds, op.ys, op.xs)
 }
 func (op *avgPoolOp) String() string        { return "AveragePool{" + op.poolCfg.String() + "}" }
 func (op *avgPoolOp) WriteHash(h hash.Hash) { writeHash(h, op) }
@@ -433,10 +422,7 @@ type avgPoolGradOp struct {
 func (op *avgPoolGradOp) Arity() int    { return 1 }
 func (op *avgPoolGradOp) Type() hm.Type { r := len(op.xs); return fnType(r, r) }
 func (op *avgPoolGradOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if err := shapeArg(op, ds, 0, op.ys); err != nil {
-		return nil, err
-	}
-	return op.xs.Clone(), nil
+	return inferShape(op, ds, op.xs, op.ys)
 }
 func (op *avgPoolGradOp) String() string        { return "AveragePoolGrad{" + op.poolCfg.String() + "}" }
 func (op *avgPoolGradOp) WriteHash(h hash.Hash) { writeHash(h, op) }
@@ -492,10 +478,7 @@ func (op *gapOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
 	if op.back {
 		in, out = out, in
 	}
-	if err := shapeArg(op, ds, 0, in); err != nil {
-		return nil, err
-	}
-	return out.Clone(), nil
+	return inferShape(op, ds, out, in)
 }
 func (op *gapOp) String() string        { return fmt.Sprintf("GlobalAveragePool{%v back%t}", op.xs, op.back) }
 func (op *gapOp) WriteHash(h hash.Hash) { writeHash(h, op) }

@@ -159,10 +159,7 @@ func (op *resizeOp) Arity() int    { return 1 }
 func (op *resizeOp) Type() hm.Type { return fnType(len(op.xs), len(op.xs)) }
 func (op *resizeOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
 	in, out := op.io()
-	if err := shapeArg(op, ds, 0, in); err != nil {
-		return nil, err
-	}
-	return out.Clone(), nil
+	return inferShape(op, ds, out, in)
 }
 func (op *resizeOp) String() string        { return fmt.Sprintf("ResizeNearest{%s back%t}", op.desc, op.back) }
 func (op *resizeOp) WriteHash(h hash.Hash) { writeHash(h, op) }
