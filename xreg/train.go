@@ -15,6 +15,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
 	"github.com/xreg-onnx/xreg-onnx/internal/optim"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -62,6 +63,11 @@ type TrainConfig struct {
 	RegBatch int
 	// Sigma, when > 0, overrides the initial σ of every noise reg (log σ = ln Sigma).
 	Sigma float64
+	// RegBatchNorm says what BatchNormalization uses in the regularization passes: "eval"
+	// [default] — the running statistics, as the deployed model does — or "batch" — the statistics
+	// of the regularization batch (K noisy copies of it), without updating the running statistics.
+	// Neither mode lets regularization data into the running statistics.
+	RegBatchNorm string
 
 	// Freeze names the params that stay fixed: "" (none), "head" (all but the classifier head),
 	// "last:N" (all but the params of the last N parameterised nodes) or a regular expression
@@ -125,6 +131,9 @@ func (c *TrainConfig) defaults() error {
 	if c.RegOptimizer == "" {
 		c.RegOptimizer = "adam"
 	}
+	if c.RegBatchNorm == "" {
+		c.RegBatchNorm = "eval"
+	}
 	switch {
 	case c.Epochs < 0 || c.BatchSize < 1 || c.RegEvery < 1 || c.MC < 1 || c.RegBatch < 1 || c.EvalBatch < 1:
 		return fmt.Errorf("epochs, batch sizes, reg-every and mc must be positive")
@@ -132,6 +141,8 @@ func (c *TrainConfig) defaults() error {
 		return fmt.Errorf("reg mode %q is not one of learn, fixed, off", c.Regs)
 	case c.RegOptimizer != "adam" && c.RegOptimizer != "sgd":
 		return fmt.Errorf("reg optimizer %q is not adam or sgd", c.RegOptimizer)
+	case c.RegBatchNorm != "eval" && c.RegBatchNorm != "batch":
+		return fmt.Errorf("reg BatchNorm mode %q is not eval or batch", c.RegBatchNorm)
 	case c.LR <= 0 || c.RegLR <= 0:
 		return fmt.Errorf("learning rates must be positive")
 	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
@@ -335,6 +346,9 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		t.regNet, err = Build(m, BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values})
 		if err != nil {
 			return err
+		}
+		if cfg.RegBatchNorm == "batch" {
+			t.regNet.SetBatchNormMode(kernels.TrainFrozen)
 		}
 		loss, err := t.regNet.MCNLL(t.output, cfg.MC, 0)
 		if err != nil {

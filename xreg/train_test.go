@@ -325,6 +325,30 @@ func TestRegPassesUseRunningStatistics(t *testing.T) {
 	if err := tr.updatePhi(reg); err != nil {
 		t.Fatal(err)
 	}
+	// The "batch" variant uses the regularization batch's statistics, still without updating.
+	trb := &trainer{cfg: TrainConfig{BatchSize: 32, RegBatch: 16, MC: 3, RegBatchNorm: "batch"}, model: m, epochStart: -1}
+	if err := trb.cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if err := trb.setup(train, reg); err != nil {
+		t.Fatal(err)
+	}
+	for _, bn := range trb.regNet.BatchNorms() {
+		if bn.Mode() != kernels.TrainFrozen {
+			t.Errorf("--reg-batchnorm batch: BatchNorm %s in mode %v", bn.Name, bn.Mode())
+		}
+	}
+	stats := copyValues(trb.values)
+	if err := trb.updatePhi(reg); err != nil {
+		t.Fatal(err)
+	}
+	for name := range trb.trainNet.State {
+		for i, x := range trb.values[name].Float32s() {
+			if x != stats[name][i] {
+				t.Fatalf("--reg-batchnorm batch changed running statistic %s", name)
+			}
+		}
+	}
 	isPhi := map[string]bool{}
 	for _, p := range tr.phi {
 		isPhi[p] = true

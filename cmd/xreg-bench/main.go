@@ -53,6 +53,7 @@ type Run struct {
 	Seed          int64
 	Sigma         float64 // fixed σ for fixed/grid runs
 	Sigma0        float64 `json:",omitempty"` // initial σ of learn runs when not inject's default
+	RegBatchNorm  string  `json:",omitempty"`
 	Epochs        int
 	Steps         int
 	TrainSize     int
@@ -98,6 +99,7 @@ func main() {
 		data      = flag.String("data", "/usr/share/datasets/fashion-mnist", "folder of the Fashion-MNIST IDX files")
 		summary   = flag.String("summary", "", "print the Markdown summary of the results in this folder and exit")
 		sigma0    = flag.Float64("sigma0", 0, "initial σ of the learn runs (0: inject's default e^-2)")
+		regBN     = flag.String("reg-batchnorm", "eval", "BatchNorm in the regularization passes: eval or batch")
 		exports   = flag.Bool("exports", true, "measure the three exports of learn runs through onnxruntime")
 		sens      = flag.String("sensitivity", "", "print a table of the learn runs in these comma-separated folders (r, K, φ lr, σ0) and exit")
 	)
@@ -133,7 +135,7 @@ func main() {
 		fail(err)
 	}
 	b := &bench{name: *modelName, spec: spec, out: *out, regEvery: *regEvery, mc: *mc, regLR: *regLR, testMC: *testMC,
-		sigma0: *sigma0, exports: *exports}
+		sigma0: *sigma0, exports: *exports, regBN: *regBN}
 	if err := b.load(*data); err != nil {
 		fail(err)
 	}
@@ -188,6 +190,7 @@ type bench struct {
 	regLR                float64
 	sigma0               float64
 	exports              bool
+	regBN                string
 	train, reg, test     *dataset.Set
 	small                *dataset.Set
 }
@@ -240,7 +243,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 		return err
 	}
 	cfg := xreg.TrainConfig{Epochs: b.spec.epochs, BatchSize: 64, LR: 1e-3, Seed: seed, RegEvery: b.regEvery, MC: b.mc,
-		RegLR: b.regLR, NoEpochEval: true}
+		RegLR: b.regLR, NoEpochEval: true, RegBatchNorm: b.regBN}
 	switch method {
 	case "none":
 		cfg.Regs = xreg.RegsOff
@@ -265,7 +268,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	}
 	r := Run{Model: b.name, Method: method, Seed: seed, Sigma: sigma, Epochs: res.Epochs, Steps: res.Steps,
 		TrainSize: b.train.Len(), RegEvery: cfg.RegEvery, MC: cfg.MC, RegLR: cfg.RegLR, History: res.History,
-		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds, Sigma0: b.sigma0,
+		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds, Sigma0: b.sigma0, RegBatchNorm: b.regBN,
 		Machine: fmt.Sprintf("%s/%s, %d cores", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Date:    time.Now().UTC().Format("2006-01-02")}
 	if res.ThetaSeconds > 0 {
@@ -664,8 +667,8 @@ func shortPoint(name string) string {
 // NLL of the MC-averaged prediction (what φ minimises, the selection criterion), the
 // deterministic one, the final σ and the overhead; test NLL is shown for information only.
 func sensitivity(w *os.File, dirs []string) error {
-	fmt.Fprintln(w, "| model | seed | r | K | φ lr | σ0 | reg NLL, MC (criterion) | reg NLL, deterministic | final σ per point | overhead | test NLL det / MC |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| model | seed | r | K | φ lr | σ0 | BN in reg passes | reg NLL, MC (criterion) | reg NLL, deterministic | final σ per point | overhead | test NLL det / MC |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, dir := range dirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*_learn_seed*.json"))
 		if err != nil {
@@ -697,7 +700,14 @@ func sensitivity(w *os.File, dirs []string) error {
 			if r.TestMC != nil {
 				mcTest = r.TestMC.NLL
 			}
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %g | %.3f | %.4f | %.4f | %s | %.3f | %.4f / %.4f |\n", r.Model, r.Seed, r.RegEvery, r.MC, r.RegLR, s0,
+			bn := r.RegBatchNorm
+			if bn == "" {
+				bn = "eval"
+			}
+			if r.Model == "mlp-ln" {
+				bn = "–"
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %g | %.3f | %s | %.4f | %.4f | %s | %.3f | %.4f / %.4f |\n", r.Model, r.Seed, r.RegEvery, r.MC, r.RegLR, s0, bn,
 				r.RegMCNLL, r.RegNLL, strings.Join(sig, " "), r.RegSeconds/r.ThetaSeconds, r.Test.NLL, mcTest)
 		}
 	}

@@ -57,6 +57,7 @@ epoch end; --resume continues after a kill (also with a larger training set: φ 
 			&cli.IntFlag{Name: "mc", Usage: "K: noisy passes averaged on a regularization batch", Value: 4},
 			&cli.IntFlag{Name: "reg-batch", Usage: "regularization examples per φ update (default: --batch-size)"},
 			&cli.Float64Flag{Name: "sigma", Usage: "override the initial σ of every noise point (e.g. 1 for the fixed-σ baseline)"},
+			&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics); running statistics are never updated by them", Value: "eval"},
 			&cli.StringFlag{Name: "freeze", Usage: "train only the layers this selects and freeze the rest: head, last:N, or a regular expression over initializer names"},
 			&cli.IntFlag{Name: "reset-head", Usage: "replace the classifier head (a Gemm) by a new one for N classes"},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of data order, noise and splits", Value: 0},
@@ -108,7 +109,7 @@ func runTrain(c *cli.Context) error {
 		Beta2: c.Float64("beta2"), WeightDecay: c.Float64("weight-decay"), ClipNorm: c.Float64("clip-norm"),
 		LabelSmoothing: c.Float64("label-smoothing"), Regs: xreg.RegMode(c.String("regs")), RegLR: c.Float64("reg-lr"),
 		RegOptimizer: c.String("reg-optimizer"), RegEvery: c.Int("reg-every"), MC: c.Int("mc"), RegBatch: c.Int("reg-batch"),
-		Sigma: c.Float64("sigma"), Freeze: c.String("freeze"), Seed: c.Int64("seed"),
+		Sigma: c.Float64("sigma"), RegBatchNorm: c.String("reg-batchnorm"), Freeze: c.String("freeze"), Seed: c.Int64("seed"),
 		Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
 	}
 	if err := cfg.Normalize(); err != nil {
