@@ -54,6 +54,7 @@ type Run struct {
 	Sigma         float64 // fixed σ for fixed/grid runs
 	Sigma0        float64 `json:",omitempty"` // initial σ of learn runs when not inject's default
 	RegBatchNorm  string  `json:",omitempty"`
+	Mode          string  `json:",omitempty"` // injected noise mode when not additive
 	Epochs        int
 	Steps         int
 	TrainSize     int
@@ -100,6 +101,7 @@ func main() {
 		summary   = flag.String("summary", "", "print the Markdown summary of the results in this folder and exit")
 		sigma0    = flag.Float64("sigma0", 0, "initial σ of the learn runs (0: inject's default e^-2)")
 		regBN     = flag.String("reg-batchnorm", "eval", "BatchNorm in the regularization passes: eval or batch")
+		noiseMode = flag.String("mode", "additive", "noise mode injected: additive or multiplicative")
 		exports   = flag.Bool("exports", true, "measure the three exports of learn runs through onnxruntime")
 		sens      = flag.String("sensitivity", "", "print a table of the learn runs in these comma-separated folders (r, K, φ lr, σ0) and exit")
 	)
@@ -135,7 +137,7 @@ func main() {
 		fail(err)
 	}
 	b := &bench{name: *modelName, spec: spec, out: *out, regEvery: *regEvery, mc: *mc, regLR: *regLR, testMC: *testMC,
-		sigma0: *sigma0, exports: *exports, regBN: *regBN}
+		sigma0: *sigma0, exports: *exports, regBN: *regBN, mode: *noiseMode}
 	if err := b.load(*data); err != nil {
 		fail(err)
 	}
@@ -191,6 +193,7 @@ type bench struct {
 	sigma0               float64
 	exports              bool
 	regBN                string
+	mode                 string
 	train, reg, test     *dataset.Set
 	small                *dataset.Set
 }
@@ -226,7 +229,7 @@ func (b *bench) model() (*onnximport.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := inject.Apply(m, inject.Options{}); err != nil {
+	if _, err := inject.Apply(m, inject.Options{Mode: b.mode}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -268,7 +271,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	}
 	r := Run{Model: b.name, Method: method, Seed: seed, Sigma: sigma, Epochs: res.Epochs, Steps: res.Steps,
 		TrainSize: b.train.Len(), RegEvery: cfg.RegEvery, MC: cfg.MC, RegLR: cfg.RegLR, History: res.History,
-		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds, Sigma0: b.sigma0, RegBatchNorm: b.regBN,
+		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds, Sigma0: b.sigma0, RegBatchNorm: b.regBN, Mode: b.mode,
 		Machine: fmt.Sprintf("%s/%s, %d cores", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Date:    time.Now().UTC().Format("2006-01-02")}
 	if res.ThetaSeconds > 0 {
@@ -706,6 +709,9 @@ func sensitivity(w *os.File, dirs []string) error {
 			}
 			if r.Model == "mlp-ln" {
 				bn = "–"
+			}
+			if r.Mode == "multiplicative" {
+				bn += ", multiplicative noise"
 			}
 			fmt.Fprintf(w, "| %s | %d | %d | %d | %g | %.3f | %s | %.4f | %.4f | %s | %.3f | %.4f / %.4f |\n", r.Model, r.Seed, r.RegEvery, r.MC, r.RegLR, s0, bn,
 				r.RegMCNLL, r.RegNLL, strings.Join(sig, " "), r.RegSeconds/r.ThetaSeconds, r.Test.NLL, mcTest)
