@@ -2,13 +2,11 @@ package export_test
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/sbinet/npyio"
-
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/npytest"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -40,21 +38,12 @@ func injected(t testing.TB, name string, opt inject.Options) *onnximport.Model {
 // readNPY reads a float32 .npy file.
 func readNPY(t testing.TB, path string) ([]float32, []int64) {
 	t.Helper()
-	f, err := os.Open(path)
+	data, dims, err := npytest.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := npyio.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []float32
-	if err := r.Read(&data); err != nil {
-		t.Fatal(err)
-	}
-	shape := make([]int64, len(r.Header.Descr.Shape))
-	for i, d := range r.Header.Descr.Shape {
+	shape := make([]int64, len(dims))
+	for i, d := range dims {
 		shape[i] = int64(d)
 	}
 	return data, shape

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sbinet/npyio"
-
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/npytest"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
@@ -60,20 +59,11 @@ func fixtures(t *testing.T) []fixture {
 // readNPY reads a float32 .npy file and its shape.
 func readNPY(t *testing.T, path string) ([]float32, []int) {
 	t.Helper()
-	f, err := os.Open(path)
+	data, shape, err := npytest.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := npyio.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []float32
-	if err := r.Read(&data); err != nil {
-		t.Fatal(err)
-	}
-	return data, r.Header.Descr.Shape
+	return data, shape
 }
 
 // firstSamples returns the first n samples of a batch and their shape.

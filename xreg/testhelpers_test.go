@@ -1,7 +1,6 @@
 package xreg
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"math"
@@ -9,8 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sbinet/npyio"
 	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/npytest"
 )
 
 // update is the package's one -update flag: tests that own generated files (docs/CONFORMANCE.md)
@@ -23,24 +23,7 @@ var updateGolden = flag.Bool("update", false, "rewrite generated files (docs/CON
 func ciStrict() bool { return os.Getenv("CI") == "true" }
 
 // npyRead reads a float32 NumPy array (C order).
-func npyRead(path string) (data []float32, shape []int, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	r, err := npyio.NewReader(bufio.NewReader(f))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if r.Header.Descr.Fortran {
-		return nil, nil, fmt.Errorf("%s: Fortran-ordered arrays are not supported", path)
-	}
-	if err := r.Read(&data); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return data, append([]int(nil), r.Header.Descr.Shape...), nil
-}
+func npyRead(path string) (data []float32, shape []int, err error) { return npytest.Read(path) }
 
 // f32Tensor returns a float32 tensor of the given shape over a copy of data (shape () for a scalar).
 func f32Tensor(shape []int, data []float32) *tensor.Dense {
