@@ -33,13 +33,18 @@ func Predict(m *onnximport.Model, s *dataset.Set, values map[string]*tensor.Dens
 	if opt.MC < 0 {
 		return nil, fmt.Errorf("xreg: predict: mc = %d", opt.MC)
 	}
-	batch := min(opt.Batch, s.Len())
-	net, err := Build(m, BuildOptions{Batch: batch, Values: values})
+	net, err := Build(m, BuildOptions{Batch: min(opt.Batch, s.Len()), Values: values})
 	if err != nil {
 		return nil, err
 	}
+	return predictNet(net, s, opt)
+}
+
+// predictNet is Predict on an already built net (evaluation mode); its batch size is the net's.
+func predictNet(net *Net, s *dataset.Set, opt PredictOptions) ([][]float64, error) {
 	in := net.InputNames[0]
 	shape := net.Inputs[in].Shape()
+	batch := shape[0]
 	d := s.Dim()
 	if shape.TotalSize() != batch*d {
 		return nil, fmt.Errorf("xreg: predict: examples of %s have %d values, model input %q has shape %v", s.Source, d, in, shape)

@@ -207,6 +207,7 @@ type trainer struct {
 	output    string
 	trainNet  *Net
 	regNet    *Net
+	evalNet   *Net // per-epoch deterministic evaluation on the regularization set
 	values    map[string]*tensor.Dense
 	theta     []string
 	phi       []string
@@ -486,7 +487,15 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 		st.TrainLoss, st.TrainAcc = lossSum/float64(seen), accSum/float64(seen)
 	}
 	if !cfg.NoEpochEval {
-		probs, err := Predict(t.model, reg, t.values, PredictOptions{Batch: cfg.EvalBatch})
+		if t.evalNet == nil {
+			// Built once: evaluation mode, sharing the trained values.
+			net, err := Build(t.model, BuildOptions{Batch: min(cfg.EvalBatch, reg.Len()), Values: t.values})
+			if err != nil {
+				return EpochStats{}, err
+			}
+			t.evalNet = net
+		}
+		probs, err := predictNet(t.evalNet, reg, PredictOptions{})
 		if err != nil {
 			return EpochStats{}, err
 		}

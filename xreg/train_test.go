@@ -69,6 +69,14 @@ func TestTrainLearnsAndMovesSigma(t *testing.T) {
 			t.Errorf("σ of %s stayed at %v", r.Name, s)
 		}
 	}
+	// The epoch's regularization NLL is that of a fresh deterministic prediction with the final values.
+	probs, err := Predict(m, reg, res.Values, PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nll, _ := nllAcc(probs, reg.Y); math.Abs(nll-h[3].RegNLL) > 1e-9 {
+		t.Errorf("epoch reg NLL %v, fresh prediction %v", h[3].RegNLL, nll)
+	}
 	if n := strings.Count(log.String(), `"kind":"reg"`); n != res.Steps/2 {
 		t.Errorf("%d reg log lines for %d steps at r=2", n, res.Steps)
 	}
