@@ -1,6 +1,7 @@
 // Package kernels provides fused Gorgonia operators for the spatial and normalization ONNX ops the
 // executor trains through: Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization,
-// LayerNormalization, nearest-neighbour Resize and bilinear GridSample.
+// LayerNormalization, GroupNormalization (and InstanceNormalization, its one-channel-per-group
+// case), nearest-neighbour Resize and bilinear GridSample.
 //
 // # Model
 //
@@ -24,8 +25,9 @@
 //
 // # Normalization statistics
 //
-// BatchNormalization and LayerNormalization are built as two nodes: a statistics node (per-channel
-// or per-row mean and 1/sqrt(var+ε), shape 2×C) and the normalisation node that applies them. The
+// BatchNormalization, LayerNormalization and GroupNormalization are built as two nodes: a statistics
+// node (per-channel, per-row or per-group mean and 1/sqrt(var+ε)) and the normalisation node that
+// applies them; LayerNorm and GroupNorm share one block-normalisation core (blocknorm.go). The
 // backward ops read the statistics node instead of recomputing them, and the normalisation node's
 // input gradient includes the path through the batch statistics.
 //
