@@ -123,16 +123,20 @@ func testFixture(t *testing.T, f fixture, opt inject.Options, large bool) {
 		n = 2
 	}
 	xb, xs := firstSamples(x, shape, n)
-	want0 := run(t, session(t, orig), xb, xs)
+	checkNoiseRuns(t, orig, m, regs, xb, xs)
+}
 
-	// σ = 0: log σ = −Inf, exp gives exactly 0.
+// checkNoiseRuns checks an injected model against its original in onnxruntime on one batch: with
+// σ = 0 (log σ = −Inf, exp gives exactly 0) the outputs equal the original's within 1e-5; with σ > 0
+// two runs differ and the output variance across runs grows with σ (σ = 0.3 vs 0.03).
+func checkNoiseRuns(t *testing.T, orig, m *onnximport.Model, regs []inject.Reg, xb []float32, xs []int64) {
+	t.Helper()
+	want0 := run(t, session(t, orig), xb, xs)
 	setRegs(t, m, regs, inject.KindNoise, float32(math.Inf(-1)))
 	d0 := maxAbsDiff(run(t, session(t, m), xb, xs), want0)
 	if d0 > 1e-5 {
 		t.Errorf("σ = 0: outputs differ from the original model by %g (> 1e-5)", d0)
 	}
-
-	// σ > 0: runs differ, and the variance across runs grows with σ.
 	const runs = 5
 	var variances []float64
 	for _, sigma := range []float64{0.03, 0.3} {
