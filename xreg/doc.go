@@ -1,26 +1,20 @@
-// Package xreg runs and trains ONNX models: it builds an onnximport.Model into a Gorgonia
-// expression graph (Build), runs it (Net.Run, Net.Forward) and differentiates it (Net.Grad).
+// Package xreg is cross-regularization: it fine-tunes an injected ONNX model (package inject) with
+// two sets of parameters and two data sets.
 //
-// # Model
+// # Names
 //
-// Build turns every ONNX node into Gorgonia nodes through a registry of op builders, one per
-// supported op type (onnximport.SupportedOps). Shapes are static: graph inputs take the batch size
-// of BuildOptions, and every node's shape is known when it is built. Float initializers used as op
-// data become learnable parameter nodes (Net.Params), bound to tensors in Net.Values that several
-// nets (for example one per batch size) can share through BuildOptions.Values; running statistics
-// are listed in Net.State. Constants, and shape arithmetic on constants, are folded at build time.
-// RandomNormalLike and RandomUniformLike nodes become noise inputs (Net.Noise) that each forward
-// pass fills from a caller's generator, with zeros (the deterministic net) or with fixed values:
-// gradients flow through them as through any input (the reparameterization trick).
+//   - θ, the params: the model's own float initializers (weights, normalization scale and bias).
+//   - φ, the regs: the parameters inject added (the σ of each noise point, augmentation
+//     magnitudes), listed in the model's xreg.regs metadata.
+//   - The training set moves θ; the regularization set moves φ.
+//   - BatchNorm running statistics are state, neither θ nor φ.
 //
-// The package's ops are custom Gorgonia ops with symbolic gradients. They follow ONNX semantics
-// where PyTorch and Gorgonia differ (the ReLU derivative at 0 is 0), broadcast as numpy does, and
-// write their results into buffers they own, so that a training step allocates little: a node's
-// value is valid until the next pass. Run returns copies.
+// # Training
 //
-// # Errors
-//
-// Build reports an unsupported construct (a shape input that is not constant, shapes that do not
-// broadcast) as an error naming the ONNX node. Run reports a missing input or a shape other than the
-// one the net was built for as an error naming the input.
+// Train runs the loop: every step one noisy pass over a training batch and an optimizer step on θ;
+// every RegEvery steps a regularization batch is replicated MC times, each copy with its own noise,
+// and the negative log-likelihood of the averaged probabilities moves φ only. The graph itself is
+// built and differentiated by package executor. Checkpoints (SaveCheckpoint, LoadCheckpoint) let a
+// killed run resume to the same result; WriteBack writes trained values into the ONNX model;
+// Predict evaluates a model deterministically or with Monte-Carlo noise.
 package xreg

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/xreg-onnx/xreg-onnx/executor"
+
 	"gorgonia.org/tensor"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
@@ -33,7 +35,7 @@ func Predict(m *onnximport.Model, s *dataset.Set, values map[string]*tensor.Dens
 	if opt.MC < 0 {
 		return nil, fmt.Errorf("xreg: predict: mc = %d", opt.MC)
 	}
-	net, err := Build(m, BuildOptions{Batch: min(opt.Batch, s.Len()), Values: values})
+	net, err := executor.Build(m, executor.BuildOptions{Batch: min(opt.Batch, s.Len()), Values: values})
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +43,7 @@ func Predict(m *onnximport.Model, s *dataset.Set, values map[string]*tensor.Dens
 }
 
 // predictNet is Predict on an already built net (evaluation mode); its batch size is the net's.
-func predictNet(net *Net, s *dataset.Set, opt PredictOptions) ([][]float64, error) {
+func predictNet(net *executor.Net, s *dataset.Set, opt PredictOptions) ([][]float64, error) {
 	in := net.InputNames[0]
 	shape := net.Inputs[in].Shape()
 	batch := shape[0]
@@ -59,7 +61,7 @@ func predictNet(net *Net, s *dataset.Set, opt PredictOptions) ([][]float64, erro
 		copy(xs, s.X[from*d:to*d])
 		clear(xs[(to-from)*d:]) // pad the last batch; BatchNorm in eval mode is per example
 		for p := 0; p < passes; p++ {
-			noise := Noise{}
+			noise := executor.Noise{}
 			if opt.MC > 0 {
 				noise.Rand = rng
 			}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xreg-onnx/xreg-onnx/executor"
+
 	"gorgonia.org/tensor"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
@@ -205,9 +207,9 @@ type trainer struct {
 	model     *onnximport.Model
 	regs      []inject.Reg
 	output    string
-	trainNet  *Net
-	regNet    *Net
-	evalNet   *Net // per-epoch deterministic evaluation on the regularization set
+	trainNet  *executor.Net
+	regNet    *executor.Net
+	evalNet   *executor.Net // per-epoch deterministic evaluation on the regularization set
 	values    map[string]*tensor.Dense
 	theta     []string
 	phi       []string
@@ -299,7 +301,7 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 	}
 	t.fprint = fingerprint(m)
 
-	t.trainNet, err = Build(m, BuildOptions{Batch: cfg.BatchSize, Training: true})
+	t.trainNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.BatchSize, Training: true})
 	if err != nil {
 		return err
 	}
@@ -344,7 +346,7 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		a.Beta1, a.Beta2 = cfg.Beta1, cfg.Beta2
 	}
 	if cfg.Regs == RegsLearn && len(t.phi) > 0 {
-		t.regNet, err = Build(m, BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values})
+		t.regNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values})
 		if err != nil {
 			return err
 		}
@@ -389,7 +391,7 @@ func checkData(m *onnximport.Model, s *dataset.Set, what string) error {
 		n := 1
 		for _, d := range per {
 			if d < 0 {
-				return nil // unknown per-example shape: Build will check
+				return nil // unknown per-example shape: executor.Build will check
 			}
 			n *= d
 		}
@@ -440,7 +442,7 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 		if err := t.trainNet.SetMCLabels(b.Y); err != nil {
 			return EpochStats{}, err
 		}
-		noise := Noise{}
+		noise := executor.Noise{}
 		if cfg.Regs != RegsOff {
 			noise.Rand = t.rng(streamTrainNoise, t.step)
 		}
@@ -489,7 +491,7 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 	if !cfg.NoEpochEval {
 		if t.evalNet == nil {
 			// Built once: evaluation mode, sharing the trained values.
-			net, err := Build(t.model, BuildOptions{Batch: min(cfg.EvalBatch, reg.Len()), Values: t.values})
+			net, err := executor.Build(t.model, executor.BuildOptions{Batch: min(cfg.EvalBatch, reg.Len()), Values: t.values})
 			if err != nil {
 				return EpochStats{}, err
 			}
@@ -548,7 +550,7 @@ func (t *trainer) updatePhi(reg *dataset.Set) error {
 	if err := t.regNet.SetMCLabels(labels); err != nil {
 		return err
 	}
-	if err := t.regNet.Forward(map[string]*tensor.Dense{t.inputName: x}, Noise{Rand: t.rng(streamRegNoise, t.step)}); err != nil {
+	if err := t.regNet.Forward(map[string]*tensor.Dense{t.inputName: x}, executor.Noise{Rand: t.rng(streamRegNoise, t.step)}); err != nil {
 		return err
 	}
 	loss, err := t.regNet.LossValue()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xreg-onnx/xreg-onnx/executor"
+
 	"gorgonia.org/tensor"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
@@ -90,7 +92,7 @@ func TestRegGradientNeedsMonteCarlo(t *testing.T) {
 	regs, _ := inject.Regs(m)
 	reg := smallData(t, "reg", 16, []int{784})
 	for _, noisy := range []bool{false, true} {
-		net, err := Build(m, BuildOptions{Batch: 2 * 16})
+		net, err := executor.Build(m, executor.BuildOptions{Batch: 2 * 16})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +105,7 @@ func TestRegGradientNeedsMonteCarlo(t *testing.T) {
 		}
 		net.SetMCLabels(reg.Y)
 		x := append(append([]float32(nil), reg.X...), reg.X...)
-		noise := Noise{}
+		noise := executor.Noise{}
 		if noisy {
 			noise.Rand = (&trainer{}).rng(streamRegNoise, 1)
 		}
@@ -127,7 +129,7 @@ func TestRegGradientFiniteDifference(t *testing.T) {
 	regs, _ := inject.Regs(m)
 	reg := smallData(t, "reg", 4, []int{784})
 	const k = 3
-	net, err := Build(m, BuildOptions{Batch: k * 4, Float64: true})
+	net, err := executor.Build(m, executor.BuildOptions{Batch: k * 4, Float64: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func TestRegGradientFiniteDifference(t *testing.T) {
 		fixed[in.Name] = tensor.New(tensor.WithShape(s...), tensor.WithBacking(d))
 	}
 	run := func() float64 {
-		if err := net.Forward(feeds, Noise{Values: fixed}); err != nil {
+		if err := net.Forward(feeds, executor.Noise{Values: fixed}); err != nil {
 			t.Fatal(err)
 		}
 		l, _ := net.LossValue()

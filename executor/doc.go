@@ -1,0 +1,26 @@
+// Package executor runs and differentiates ONNX models in Gorgonia: it builds an onnximport.Model into a Gorgonia
+// expression graph (Build), runs it (Net.Run, Net.Forward) and differentiates it (Net.Grad).
+//
+// # Model
+//
+// Build turns every ONNX node into Gorgonia nodes through a registry of op builders, one per
+// supported op type (onnximport.SupportedOps). Shapes are static: graph inputs take the batch size
+// of BuildOptions, and every node's shape is known when it is built. Float initializers used as op
+// data become learnable parameter nodes (Net.Params), bound to tensors in Net.Values that several
+// nets (for example one per batch size) can share through BuildOptions.Values; running statistics
+// are listed in Net.State. Constants, and shape arithmetic on constants, are folded at build time.
+// RandomNormalLike and RandomUniformLike nodes become noise inputs (Net.Noise) that each forward
+// pass fills from a caller's generator, with zeros (the deterministic net) or with fixed values:
+// gradients flow through them as through any input (the reparameterization trick).
+//
+// The package's ops are custom Gorgonia ops with symbolic gradients. They follow ONNX semantics
+// where PyTorch and Gorgonia differ (the ReLU derivative at 0 is 0), broadcast as numpy does, and
+// write their results into buffers they own, so that a training step allocates little: a node's
+// value is valid until the next pass. Run returns copies.
+//
+// # Errors
+//
+// Build reports an unsupported construct (a shape input that is not constant, shapes that do not
+// broadcast) as an error naming the ONNX node. Run reports a missing input or a shape other than the
+// one the net was built for as an error naming the input.
+package executor

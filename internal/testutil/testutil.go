@@ -1,0 +1,69 @@
+// Package testutil holds what the project's tests share: the fixture manifests under
+// testdata/models and comparisons of float slices. It is imported by tests only.
+package testutil
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"testing"
+)
+
+// Root returns the repository's root folder, found from this file's location.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// ModelPath returns the path of a file under testdata/models.
+func ModelPath(name string) string { return filepath.Join(Root(), "testdata", "models", name) }
+
+// NormFixture is one model of testdata/models/norm-manifest.json (scripts/make_norm_fixtures.py):
+// how many InstanceNormalization and GroupNormalization nodes it holds and the batch of its
+// reference examples.
+type NormFixture struct {
+	Name         string
+	File         string `json:"file"`
+	InstanceNorm int    `json:"instance_norm"`
+	GroupNorm    int    `json:"group_norm"`
+	Batch        int    `json:"batch"`
+}
+
+// Path returns the fixture's file with the given suffix (".onnx", ".input.npy", ".output.npy").
+func (f NormFixture) Path(suffix string) string { return ModelPath(f.Name + suffix) }
+
+// NormFixtures reads norm-manifest.json, sorted by name.
+func NormFixtures(t testing.TB) []NormFixture {
+	t.Helper()
+	data, err := os.ReadFile(ModelPath("norm-manifest.json"))
+	if err != nil {
+		t.Fatalf("%v (make it with /usr/bin/python3 scripts/make_norm_fixtures.py)", err)
+	}
+	var m map[string]NormFixture
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]NormFixture, 0, len(m))
+	for name, f := range m {
+		f.Name = name
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// BitsEqual reports whether a and b hold the same float32 values bit for bit.
+func BitsEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
