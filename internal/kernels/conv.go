@@ -367,6 +367,10 @@ func im2col[T Float](g *geom, x []T, cg int, col []T) {
 				clear(dst[yhi*g.ow:])
 				for oy := ylo; oy < yhi; oy++ {
 					d := dst[oy*g.ow : (oy+1)*g.ow]
+					if xlo >= xhi { // this tap column lies wholly in the padding
+						clear(d)
+						continue
+					}
 					src := xc[(oy*g.sh+yoff)*g.w : (oy*g.sh+yoff+1)*g.w]
 					clear(d[:xlo])
 					clear(d[xhi:])
@@ -397,6 +401,9 @@ func col2im[T Float](g *geom, col []T, cg int, dx []T) {
 				xlo, xhi := validRange(g.ow, g.sw, xoff, g.w)
 				src := col[r*p : (r+1)*p]
 				r++
+				if xlo >= xhi { // this tap column lies wholly in the padding
+					continue
+				}
 				for oy := ylo; oy < yhi; oy++ {
 					s := src[oy*g.ow : (oy+1)*g.ow]
 					dst := xc[(oy*g.sh+yoff)*g.w : (oy*g.sh+yoff+1)*g.w]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -180,7 +181,7 @@ func maxPool[T Float](c *poolCfg, x, y []T, mask []int32) {
 				for _, rx := range c.rx {
 					at := argmax(g, xc, ry, rx)
 					if at < 0 {
-						y[o] = T(math.Inf(-1))
+						y[o] = lowest[T]()
 					} else {
 						y[o] = xc[at]
 					}
@@ -190,6 +191,18 @@ func maxPool[T Float](c *poolCfg, x, y []T, mask []int32) {
 			}
 		}
 	})
+}
+
+// lowest returns the most negative finite value of T: onnxruntime's MaxPool output for a window
+// lying wholly in the padding.
+func lowest[T Float]() T {
+	var z T
+	if unsafe.Sizeof(z) == 4 {
+		v := -math.MaxFloat32
+		return T(v)
+	}
+	v := -math.MaxFloat64
+	return T(v)
 }
 
 // maxPool2x2 pools one channel plane with 2×2 windows at stride 2.
