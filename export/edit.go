@@ -6,8 +6,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -61,15 +59,16 @@ func scoreOutput(det *onnximport.Model, name string) (*scores, error) {
 // renameOutput makes the producer of graph output out write to a new internal value, which every
 // other reader of out reads instead, and returns that value's name: a new node can then compute
 // out itself.
-func renameOutput(ed *onnxedit.Editor, mp *onnxpb.ModelProto, s *scores, internal string) string {
+func renameOutput(ed *onnximport.Editor, s *scores, internal string) string {
 	v := ed.Unique(internal)
 	ed.Rewire(s.name, v)
-	for i, o := range s.producer.Proto.Output {
+	p := ed.NodeProto(s.producer)
+	for i, o := range p.Output {
 		if o == s.name {
-			s.producer.Proto.Output[i] = v
+			p.Output[i] = v
 		}
 	}
-	for _, vi := range mp.Graph.ValueInfo {
+	for _, vi := range ed.Proto().Graph.ValueInfo {
 		if vi.GetName() == s.name {
 			vi.Name = proto.String(v)
 		}

@@ -8,13 +8,9 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/inject"
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -135,11 +131,11 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 	if rep.Regs, err = learnedValues(m, regs); err != nil {
 		return nil, err
 	}
-	mp := proto.Clone(m.Proto).(*onnxpb.ModelProto)
-	if rep.Removed, rep.RemovedInitializers, err = strip(m, mp, regs); err != nil {
+	ed := m.Edit()
+	if rep.Removed, rep.RemovedInitializers, err = strip(m, ed, regs); err != nil {
 		return nil, err
 	}
-	det, err := onnximport.FromProto(mp)
+	det, err := ed.Model()
 	if err != nil {
 		return nil, fmt.Errorf("the model without its injected nodes does not validate "+
 			"(was it edited after injection?): %w", err)
@@ -172,6 +168,7 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 		}
 	}
 
+	ed = det.Edit()
 	switch {
 	case opt.Calibration != nil:
 		t, err := fitTemperature(det, out, opt.Calibration)
@@ -187,7 +184,7 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 		fallthrough
 	case opt.Temperature > 0:
 		rep.Method, rep.Temperature = Temperature, opt.Temperature
-		if err := foldTemperature(mp, det, out, opt.Temperature); err != nil {
+		if err := foldTemperature(ed, out, opt.Temperature); err != nil {
 			return nil, err
 		}
 	case opt.MC > 0:
@@ -195,7 +192,7 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 			return nil, fmt.Errorf("--mc needs static per-example shapes at every noise point: %w", shapeErr)
 		}
 		rep.Method, rep.MC, rep.Seed, rep.Output = MC, opt.MC, opt.Seed, Probabilities
-		if err := buildMC(mp, det, regs, rep.Regs, shapes, out, opt.MC, opt.Seed); err != nil {
+		if err := buildMC(ed, det, regs, rep.Regs, shapes, out, opt.MC, opt.Seed); err != nil {
 			return nil, err
 		}
 	}
@@ -204,27 +201,24 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	onnxedit.SetMetadata(mp, MetadataRegs, string(js))
-	onnxedit.SetMetadata(mp, MetadataMethod, rep.Method)
-	onnxedit.SetMetadata(mp, MetadataOutput, rep.Output)
+	ed.SetMetadata(MetadataRegs, string(js))
+	ed.SetMetadata(MetadataMethod, rep.Method)
+	ed.SetMetadata(MetadataOutput, rep.Output)
 	switch rep.Method {
 	case Temperature:
-		onnxedit.SetMetadata(mp, MetadataTemperature, strconv.FormatFloat(rep.Temperature, 'g', -1, 64))
+		ed.SetMetadata(MetadataTemperature, strconv.FormatFloat(rep.Temperature, 'g', -1, 64))
 	case MC:
-		onnxedit.SetMetadata(mp, MetadataMC, strconv.Itoa(rep.MC))
-		onnxedit.SetMetadata(mp, MetadataSeed, strconv.FormatInt(rep.Seed, 10))
+		ed.SetMetadata(MetadataMC, strconv.Itoa(rep.MC))
+		ed.SetMetadata(MetadataSeed, strconv.FormatInt(rep.Seed, 10))
 	}
 	if opt.Version != "" {
-		onnxedit.SetMetadata(mp, MetadataVersion, opt.Version)
+		ed.SetMetadata(MetadataVersion, opt.Version)
 	}
-
-	old := m.Proto
-	m.Proto = mp
-	if err := m.Reload(); err != nil {
-		m.Proto = old
-		_ = m.Reload()
+	final, err := ed.Model()
+	if err != nil {
 		return nil, fmt.Errorf("the exported model does not validate: %w", err)
 	}
+	m.Replace(final)
 	return rep, nil
 }
 
@@ -398,18 +392,4 @@ func modelName(m *onnximport.Model) string {
 		return fmt.Sprintf("model %q", n)
 	}
 	return "model"
-}
-
-func deleteMetadata(mp *onnxpb.ModelProto, keys ...string) {
-	out := mp.MetadataProps[:0]
-	for _, e := range mp.MetadataProps {
-		drop := false
-		for _, k := range keys {
-			drop = drop || e.GetKey() == k
-		}
-		if !drop {
-			out = append(out, e)
-		}
-	}
-	mp.MetadataProps = out
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/xreg-onnx/xreg-onnx/inject"
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -14,13 +13,12 @@ import (
 // buildMC turns mp (whose graph is det, the deterministic export) into the Monte-Carlo ensemble of
 // k frozen noise draws described in the package documentation. shapes are det's inferred shapes
 // at batch 1.
-func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, learned []Learned,
+func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, learned []Learned,
 	shapes map[string][]int, s *scores, k int, seed int64) error {
 	g := det.Graph
 	if len(g.Outputs) != 1 {
 		return fmt.Errorf("--mc averages the one output of a classifier; the model has %d outputs", len(g.Outputs))
 	}
-	ed := onnxedit.New(mp, det.Graph)
 
 	// Replicate every input k times along the batch axis.
 	for _, in := range g.Inputs {
@@ -31,7 +29,7 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 		for i := range copies {
 			copies[i] = in.Name
 		}
-		tile := ed.Node("xreg/mc/tile", "Concat", copies, "", onnxedit.AttrInt("axis", 0))
+		tile := ed.Node("xreg/mc/tile", "Concat", copies, "", onnximport.AttrInt("axis", 0))
 		ed.Rewire(in.Name, tile.GetOutput()[0])
 		ed.Front(tile)
 	}
@@ -96,7 +94,7 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 	if len(sh) != 2 || sh[1] <= 0 {
 		return fmt.Errorf("--mc needs class scores of shape [N, classes]; output %q has shape %v", s.name, sh)
 	}
-	internal := renameOutput(ed, mp, s, "xreg/mc/scores")
+	internal := renameOutput(ed, s, "xreg/mc/scores")
 	shape := []int64{int64(k), -1, int64(sh[1])}
 	shn, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc.draws", []int{3}, shape))
 	if err != nil {
@@ -106,7 +104,7 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 	nodes := []*onnxpb.NodeProto{draws}
 	last := draws.GetOutput()[0]
 	if !s.probs {
-		sm := ed.Node("xreg/mc/softmax", "Softmax", []string{last}, "", onnxedit.AttrInt("axis", 2))
+		sm := ed.Node("xreg/mc/softmax", "Softmax", []string{last}, "", onnximport.AttrInt("axis", 2))
 		nodes = append(nodes, sm)
 		last = sm.GetOutput()[0]
 	}
@@ -116,15 +114,14 @@ func buildMC(mp *onnxpb.ModelProto, det *onnximport.Model, regs []inject.Reg, le
 		if err != nil {
 			return fmt.Errorf("--mc: %w", err)
 		}
-		mean = ed.Node("xreg/mc/mean", "ReduceMean", []string{last, an}, s.name, onnxedit.AttrInt("keepdims", 0))
+		mean = ed.Node("xreg/mc/mean", "ReduceMean", []string{last, an}, s.name, onnximport.AttrInt("keepdims", 0))
 	} else {
-		mean = ed.Node("xreg/mc/mean", "ReduceMean", []string{last}, s.name, onnxedit.AttrInts("axes", []int64{0}), onnxedit.AttrInt("keepdims", 0))
+		mean = ed.Node("xreg/mc/mean", "ReduceMean", []string{last}, s.name, onnximport.AttrInts("axes", []int64{0}), onnximport.AttrInt("keepdims", 0))
 	}
 	ed.After(s.name, append(nodes, mean)...)
-	ed.Finish()
 
 	// Inside the graph the batch is now k·N: forget fixed batch sizes declared for inner values.
-	for _, vi := range mp.Graph.ValueInfo {
+	for _, vi := range ed.Proto().Graph.ValueInfo {
 		if dims := vi.GetType().GetTensorType().GetShape().GetDim(); len(dims) > 0 && dims[0].GetDimParam() == "" {
 			dims[0].Value = nil
 		}

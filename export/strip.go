@@ -8,12 +8,12 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
-// strip removes from mp (a copy of m.Proto) every node the regs list, makes their readers read the
+// strip removes through ed (an editor of m) every node the regs list, makes their readers read the
 // original values again, and drops the initializers only the removed nodes read, the regs'
 // parameters, the value_info of removed values and the regs metadata. It returns the names of the
 // removed nodes and initializers.
-func strip(m *onnximport.Model, mp *onnxpb.ModelProto, regs []inject.Reg) (nodes, inits []string, err error) {
-	g := m.Graph
+func strip(m *onnximport.Model, ed *onnximport.Editor, regs []inject.Reg) (nodes, inits []string, err error) {
+	g, mp := m.Graph, ed.Proto()
 	byName := map[string]*onnximport.Node{}
 	for _, n := range g.Nodes {
 		byName[n.Name] = n
@@ -69,10 +69,12 @@ func strip(m *onnximport.Model, mp *onnxpb.ModelProto, regs []inject.Reg) (nodes
 	kept := make([]*onnxpb.NodeProto, 0, len(mp.Graph.Node))
 	byIndex := make([]*onnximport.Node, len(g.Nodes))
 	for _, n := range g.Nodes {
-		byIndex[n.Index] = n // mp's node i is m's node i: mp is a copy of m.Proto
+		byIndex[n.Index] = n
 	}
-	for i, np := range mp.Graph.Node {
-		if remove[byIndex[i].Name] {
+	for _, n := range byIndex { // file order
+		np := ed.NodeProto(n)
+		if remove[n.Name] {
+			ed.Remove(n)
 			for _, in := range np.GetInput() {
 				if _, ok := g.Initializers[in]; ok {
 					candidates[in] = true
@@ -90,7 +92,6 @@ func strip(m *onnximport.Model, mp *onnxpb.ModelProto, regs []inject.Reg) (nodes
 		}
 		kept = append(kept, np)
 	}
-	mp.Graph.Node = kept
 
 	// Graph outputs read what the removed nodes replaced.
 	for _, o := range mp.Graph.Output {
@@ -124,7 +125,7 @@ func strip(m *onnximport.Model, mp *onnxpb.ModelProto, regs []inject.Reg) (nodes
 	mp.Graph.Initializer = keptInits
 	mp.Graph.Input = filterValues(mp.Graph.Input, dropped, nil)
 	mp.Graph.ValueInfo = filterValues(mp.Graph.ValueInfo, dropped, produced)
-	deleteMetadata(mp, inject.MetadataRegs, inject.MetadataVersion)
+	ed.DeleteMetadata(inject.MetadataRegs, inject.MetadataVersion)
 	return nodes, inits, nil
 }
 

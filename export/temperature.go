@@ -7,7 +7,6 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -19,23 +18,21 @@ const (
 	untemperedValue = "xreg/logits"
 )
 
-// foldTemperature divides the scores of mp (whose graph is det) by t: the Div produces the output
+// foldTemperature divides the scores of det by t through ed, an editor of det: the Div produces the output
 // itself for a logits output, or feeds the final Softmax of a probabilities output.
-func foldTemperature(mp *onnxpb.ModelProto, det *onnximport.Model, s *scores, t float64) error {
-	ed := onnxedit.New(mp, det.Graph)
+func foldTemperature(ed *onnximport.Editor, s *scores, t float64) error {
 	tn, err := ed.Initializer(onnximport.NewFloatTensor(temperatureInit, []int{}, []float32{float32(t)}))
 	if err != nil {
 		return fmt.Errorf("temperature: %w", err)
 	}
 	if s.probs {
 		div := ed.Node(temperatureNode, "Div", []string{s.logits, tn}, "")
-		s.producer.Proto.Input[0] = div.GetOutput()[0]
+		ed.NodeProto(s.producer).Input[0] = div.GetOutput()[0]
 		ed.After(s.logits, div)
 	} else {
-		in := renameOutput(ed, mp, s, untemperedValue)
+		in := renameOutput(ed, s, untemperedValue)
 		ed.After(s.name, ed.Node(temperatureNode, "Div", []string{in, tn}, s.name))
 	}
-	ed.Finish()
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
@@ -59,12 +58,12 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 	if opset >= 18 {
 		axes = []string{ed.constant(pre+"ref_axes", onnximport.NewIntTensor("", []int{3}, []int64{1, 2, 3}))}
 	} else {
-		axesAttr = []*onnxpb.AttributeProto{onnxedit.AttrInts("axes", []int64{1, 2, 3})}
+		axesAttr = []*onnxpb.AttributeProto{onnximport.AttrInts("axes", []int64{1, 2, 3})}
 	}
-	ref4 := ed.node(pre+"ref_mean", "ReduceMean", append([]string{x.Name}, axes...), append(axesAttr, onnxedit.AttrInt("keepdims", 1))...)
-	ref := ed.node(pre+"ref", "Flatten", []string{ref4}, onnxedit.AttrInt("axis", 1))
+	ref4 := ed.node(pre+"ref_mean", "ReduceMean", append([]string{x.Name}, axes...), append(axesAttr, onnximport.AttrInt("keepdims", 1))...)
+	ref := ed.node(pre+"ref", "Flatten", []string{ref4}, onnximport.AttrInt("axis", 1))
 	uniform := func(name string) string {
-		return ed.node(name, "RandomUniformLike", []string{ref}, onnxedit.AttrFloat("low", -1), onnxedit.AttrFloat("high", 1))
+		return ed.node(name, "RandomUniformLike", []string{ref}, onnximport.AttrFloat("low", -1), onnximport.AttrFloat("high", 1))
 	}
 
 	var regs []Reg
@@ -124,7 +123,7 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 	}
 	coef := vars[0]
 	if len(vars) > 1 {
-		coef = ed.node(pre+"coefficients", "Concat", vars, onnxedit.AttrInt("axis", 1))
+		coef = ed.node(pre+"coefficients", "Concat", vars, onnximport.AttrInt("axis", 1))
 	}
 	basisName := ed.constant(pre+"basis", onnximport.NewFloatTensor("", []int{len(vars), 2 * h * w}, rows))
 	flat := ed.node(pre+"grid_flat", "MatMul", []string{coef, basisName})
@@ -139,7 +138,7 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 		mode = "linear"
 	}
 	out := ed.node(pre+"out", "GridSample", []string{x.Name, grid},
-		onnxedit.AttrString("mode", mode), onnxedit.AttrString("padding_mode", "zeros"), onnxedit.AttrInt("align_corners", 0))
+		onnximport.AttrString("mode", mode), onnximport.AttrString("padding_mode", "zeros"), onnximport.AttrInt("align_corners", 0))
 
 	nodes, names := ed.take()
 	ed.Rewire(x.Name, out)
@@ -154,7 +153,7 @@ func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 // magnitudeParam adds (once) the magnitude initializer of a transform.
 func (ed *editor) magnitudeParam(kind string, init float64) string {
 	name := "xreg.augment." + kind + ".magnitude"
-	for _, t := range ed.mp.Graph.Initializer {
+	for _, t := range ed.Proto().Graph.Initializer {
 		if t.GetName() == name {
 			return name
 		}

@@ -6,27 +6,23 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
-// editor adds nodes and initializers to mp, a copy of m.Proto, reading the graph through m. The
-// nodes it builds are collected until take hands them over for placing.
+// editor adds nodes and initializers to a copy of m's protobuf (onnximport.Editor), reading the
+// graph through m. The nodes it builds are collected until take hands them over for placing.
 type editor struct {
-	*onnxedit.Editor
-	m  *onnximport.Model
-	mp *onnxpb.ModelProto
+	*onnximport.Editor
+	m *onnximport.Model
 	// pending are the nodes added since the last take.
 	pending []*onnxpb.NodeProto
 	// err is the first error met while adding (reported by finish).
 	err error
 }
 
-func newEditor(m *onnximport.Model, mp *onnxpb.ModelProto) *editor {
-	return &editor{Editor: onnxedit.New(mp, m.Graph), m: m, mp: mp}
+func newEditor(m *onnximport.Model) *editor {
+	return &editor{Editor: m.Edit(), m: m}
 }
 
 // node adds a node whose single output value has the node's (unique) name, and returns that name.
@@ -42,9 +38,7 @@ func (ed *editor) constant(name string, t *onnximport.Tensor) string {
 	if err != nil && ed.err == nil {
 		ed.err = fmt.Errorf("constant %s: %w", name, err)
 	}
-	return ed.node(name, "Constant", nil, &onnxpb.AttributeProto{
-		Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: tp,
-	})
+	return ed.node(name, "Constant", nil, onnximport.AttrTensor("value", tp))
 }
 
 // initializer adds a float32 initializer filled with v and returns its (unique) name.
@@ -84,16 +78,6 @@ func (ed *editor) isGraphOutput(v string) bool {
 	return false
 }
 
-// finish writes the node list (see onnxedit.Editor.Finish). It returns the first error met while
-// adding.
-func (ed *editor) finish() error {
-	if ed.err != nil {
-		return ed.err
-	}
-	ed.Finish()
-	return nil
-}
-
 // addNoise inserts the noise subgraph after p and returns its reg.
 func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg, error) {
 	v := p.node.Outputs[0]
@@ -111,7 +95,7 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 	base := cleanName(p.node.Name)
 	param := ed.initializer("xreg.noise."+base+".log_sigma", dims, float32(s.logSigma0))
 	prefix := "xreg/noise/" + base
-	eps := ed.node(prefix+"/eps", "RandomNormalLike", []string{v}, onnxedit.AttrFloat("mean", 0), onnxedit.AttrFloat("scale", 1))
+	eps := ed.node(prefix+"/eps", "RandomNormalLike", []string{v}, onnximport.AttrFloat("mean", 0), onnximport.AttrFloat("scale", 1))
 	sigma := ed.node(prefix+"/sigma", "Exp", []string{param})
 	noise := ed.node(prefix+"/sigma_eps", "Mul", []string{eps, sigma})
 	if s.mode == Multiplicative {

@@ -9,10 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxedit"
-	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -127,35 +123,24 @@ var ErrInjected = errors.New("model is already injected")
 // Apply rewrites m in place: it adds the regs that opt asks for, re-validates the model and returns
 // what it added. On error m is unchanged.
 func Apply(m *onnximport.Model, opt Options) (*Report, error) {
-	mp := proto.Clone(m.Proto).(*onnxpb.ModelProto)
-	rep, err := rewrite(m, mp, opt)
+	ed := newEditor(m)
+	rep, err := rewrite(m, ed, opt)
 	if err != nil {
 		return nil, err
 	}
-	old := m.Proto
-	m.Proto = mp
-	if err := m.Reload(); err != nil {
-		m.Proto = old
+	out, err := ed.Model()
+	if err != nil {
 		return nil, fmt.Errorf("inject: %s: the rewritten model does not validate: %w", modelName(m), err)
 	}
 	// Keep the file's node list in topological order (the checker and Netron expect it).
-	nodes := make([]*onnxpb.NodeProto, len(m.Graph.Nodes))
-	for i, n := range m.Graph.Nodes {
-		nodes[i] = n.Proto
-	}
-	m.Proto.Graph.Node = nodes
-	if err := m.Reload(); err != nil {
-		m.Proto = old
-		_ = m.Reload()
-		return nil, fmt.Errorf("inject: %s: %w", modelName(m), err)
-	}
+	out.SortNodes()
+	m.Replace(out)
 	return rep, nil
 }
 
 // Plan reports what Apply would add, without changing m (a dry run).
 func Plan(m *onnximport.Model, opt Options) (*Report, error) {
-	mp := proto.Clone(m.Proto).(*onnxpb.ModelProto)
-	return rewrite(m, mp, opt)
+	return rewrite(m, newEditor(m), opt)
 }
 
 // Regs returns the regs recorded in an injected model's metadata.
@@ -255,8 +240,8 @@ func (o Options) settings() (*settings, error) {
 	return s, nil
 }
 
-// rewrite analyses m and edits mp, a copy of m.Proto.
-func rewrite(m *onnximport.Model, mp *onnxpb.ModelProto, opt Options) (*Report, error) {
+// rewrite analyses m and makes the edits through ed, an editor of m.
+func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 	name := modelName(m)
 	s, err := opt.settings()
 	if err != nil {
@@ -286,7 +271,6 @@ func rewrite(m *onnximport.Model, mp *onnxpb.ModelProto, opt Options) (*Report, 
 			name, opt.Where, opt.Skip, len(all), describePoints(all))
 	}
 
-	ed := newEditor(m, mp)
 	rep := &Report{Model: m.Path, Opset: m.Opset}
 	for _, p := range points {
 		reg, err := ed.addNoise(p, s, shapes)
@@ -296,7 +280,7 @@ func rewrite(m *onnximport.Model, mp *onnxpb.ModelProto, opt Options) (*Report, 
 		rep.Regs = append(rep.Regs, *reg)
 	}
 	if len(s.augment) > 0 {
-		from, err := raiseOpset(m, mp)
+		from, err := raiseOpset(m, ed.Proto())
 		if err != nil {
 			return nil, fmt.Errorf("inject: %s: %w", name, err)
 		}
@@ -309,15 +293,15 @@ func rewrite(m *onnximport.Model, mp *onnxpb.ModelProto, opt Options) (*Report, 
 		}
 		rep.Regs = append(rep.Regs, regs...)
 	}
-	if err := ed.finish(); err != nil {
-		return nil, fmt.Errorf("inject: %s: %w", name, err)
+	if ed.err != nil {
+		return nil, fmt.Errorf("inject: %s: %w", name, ed.err)
 	}
 	js, err := json.Marshal(rep.Regs)
 	if err != nil {
 		return nil, fmt.Errorf("inject: %s: metadata: %w", name, err)
 	}
-	onnxedit.SetMetadata(mp, MetadataRegs, string(js))
-	onnxedit.SetMetadata(mp, MetadataVersion, FormatVersion)
+	ed.SetMetadata(MetadataRegs, string(js))
+	ed.SetMetadata(MetadataVersion, FormatVersion)
 	return rep, nil
 }
 

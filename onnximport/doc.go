@@ -15,4 +15,11 @@
 // InferShapes propagates static shapes through the supported ops, given concrete input shapes;
 // KnownShapes propagates them as far as the model itself tells (declared input shapes,
 // initializers, constants), with -1 for a dynamic or underivable dimension.
+//
+// Writing has one path. Model.Edit returns an Editor of a copy of the protobuf: it adds nodes,
+// initializers and metadata under unique names, rewires readers and removes nodes, then validates
+// the result once (Editor.Model for a new Model, Editor.Apply to replace the source); inject
+// (noise and augmentation subgraphs) and export (stripping, temperature, Monte-Carlo ensemble) both
+// edit through it. Model.Save writes atomically; metadata is read and written only through
+// Model.Metadata, SetMetadata and DeleteMetadata (and the Editor's equivalents).
 package onnximport

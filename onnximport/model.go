@@ -214,26 +214,10 @@ func (m *Model) Metadata(key string) (string, bool) {
 }
 
 // SetMetadata sets (or adds) a metadata_props entry, keeping the others in order.
-func (m *Model) SetMetadata(key, value string) {
-	for _, e := range m.Proto.MetadataProps {
-		if e.GetKey() == key {
-			e.Value = ptr(value)
-			return
-		}
-	}
-	m.Proto.MetadataProps = append(m.Proto.MetadataProps, &onnxpb.StringStringEntryProto{Key: ptr(key), Value: ptr(value)})
-}
+func (m *Model) SetMetadata(key, value string) { setMetadata(m.Proto, key, value) }
 
-// DeleteMetadata removes a metadata_props entry if present.
-func (m *Model) DeleteMetadata(key string) {
-	out := m.Proto.MetadataProps[:0]
-	for _, e := range m.Proto.MetadataProps {
-		if e.GetKey() != key {
-			out = append(out, e)
-		}
-	}
-	m.Proto.MetadataProps = out
-}
+// DeleteMetadata removes the metadata_props entries keys, where present.
+func (m *Model) DeleteMetadata(keys ...string) { deleteMetadata(m.Proto, keys...) }
 
 // Clone returns a deep copy of the model.
 func (m *Model) Clone() *Model {

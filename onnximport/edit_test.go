@@ -1,6 +1,7 @@
-package onnxedit
+package onnximport_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -48,7 +49,7 @@ func names(nodes []*onnxpb.NodeProto) []string {
 
 func TestUnique(t *testing.T) {
 	m := chain(t, 8)
-	e := New(m.Proto, m.Graph)
+	e := m.Edit()
 	for _, tc := range []struct{ name, want string }{
 		{"new", "new"},
 		{"new", "new_2"},
@@ -73,20 +74,30 @@ func TestEdit(t *testing.T) {
 		{3, []string{"x", "scale"}}, // before IR 4 an initializer is also a graph input
 	} {
 		m := chain(t, tc.ir)
-		mp := m.Proto
-		e := New(mp, m.Graph)
+		src := proto.Clone(m.Proto)
+		e := m.Edit()
+		mp := e.Proto()
 		scale, err := e.Initializer(onnximport.NewFloatTensor("scale", []int{1}, []float32{2}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		// h → Mul(h, scale) placed after "a" (which produces h); x → Identity in front.
-		mul := e.Node("a", "Mul", []string{"h", scale}, "", AttrInt("unused", 1))
+		mul := e.Node("a", "Mul", []string{"h", scale}, "", onnximport.AttrInt("unused", 1))
 		e.Rewire("h", mul.GetOutput()[0])
 		e.After("h", mul)
 		id := e.Node("id", "Identity", []string{"x"}, "x_id")
 		e.Rewire("x", "x_id")
 		e.After("x", id) // no node produces a graph input: in front
-		e.Finish()
+		got, err := e.Model()
+		if err != nil {
+			t.Fatalf("IR %d: edited model does not validate: %v", tc.ir, err)
+		}
+		if !proto.Equal(m.Proto, src) {
+			t.Errorf("IR %d: the source model changed", tc.ir)
+		}
+		if _, err := e.Model(); !errors.Is(err, onnximport.ErrEdited) {
+			t.Errorf("IR %d: a second Model() returned %v, want ErrEdited", tc.ir, err)
+		}
 
 		if got, want := names(mp.Graph.Node), []string{"id", "b", "a", "a_2"}; !slices.Equal(got, want) {
 			t.Errorf("IR %d: nodes %v, want %v", tc.ir, got, want)
@@ -110,10 +121,6 @@ func TestEdit(t *testing.T) {
 			t.Errorf("IR %d: graph inputs %v, want %v", tc.ir, inputs, tc.wantInput)
 		}
 		// The edited model validates and computes y = sigmoid(relu(x)·2) in that order.
-		got, err := onnximport.FromProto(mp)
-		if err != nil {
-			t.Fatalf("IR %d: edited model does not validate: %v", tc.ir, err)
-		}
 		var ops []string
 		for _, n := range got.Graph.Nodes {
 			ops = append(ops, n.OpType)
@@ -131,10 +138,10 @@ func TestAttrs(t *testing.T) {
 		typ  onnxpb.AttributeProto_AttributeType
 		ok   func(*onnxpb.AttributeProto) bool
 	}{
-		{AttrFloat("alpha", 0.5), "alpha", onnxpb.AttributeProto_FLOAT, func(a *onnxpb.AttributeProto) bool { return a.GetF() == 0.5 }},
-		{AttrInt("axis", -1), "axis", onnxpb.AttributeProto_INT, func(a *onnxpb.AttributeProto) bool { return a.GetI() == -1 }},
-		{AttrInts("axes", []int64{1, 2}), "axes", onnxpb.AttributeProto_INTS, func(a *onnxpb.AttributeProto) bool { return slices.Equal(a.GetInts(), []int64{1, 2}) }},
-		{AttrString("mode", "bilinear"), "mode", onnxpb.AttributeProto_STRING, func(a *onnxpb.AttributeProto) bool { return string(a.GetS()) == "bilinear" }},
+		{onnximport.AttrFloat("alpha", 0.5), "alpha", onnxpb.AttributeProto_FLOAT, func(a *onnxpb.AttributeProto) bool { return a.GetF() == 0.5 }},
+		{onnximport.AttrInt("axis", -1), "axis", onnxpb.AttributeProto_INT, func(a *onnxpb.AttributeProto) bool { return a.GetI() == -1 }},
+		{onnximport.AttrInts("axes", []int64{1, 2}), "axes", onnxpb.AttributeProto_INTS, func(a *onnxpb.AttributeProto) bool { return slices.Equal(a.GetInts(), []int64{1, 2}) }},
+		{onnximport.AttrString("mode", "bilinear"), "mode", onnxpb.AttributeProto_STRING, func(a *onnxpb.AttributeProto) bool { return string(a.GetS()) == "bilinear" }},
 	} {
 		if tc.a.GetName() != tc.name || tc.a.GetType() != tc.typ || !tc.ok(tc.a) {
 			t.Errorf("%s: got %v", tc.name, tc.a)
@@ -142,16 +149,65 @@ func TestAttrs(t *testing.T) {
 	}
 }
 
-func TestSetMetadata(t *testing.T) {
-	mp := &onnxpb.ModelProto{}
-	SetMetadata(mp, "a", "1")
-	SetMetadata(mp, "b", "2")
-	SetMetadata(mp, "a", "3")
-	var got []string
-	for _, e := range mp.MetadataProps {
-		got = append(got, e.GetKey()+"="+e.GetValue())
+func TestMetadata(t *testing.T) {
+	m := chain(t, 8)
+	m.SetMetadata("a", "1")
+	m.SetMetadata("b", "2")
+	m.SetMetadata("a", "3")
+	m.SetMetadata("c", "4")
+	e := m.Edit()
+	e.DeleteMetadata("b", "missing")
+	e.SetMetadata("d", "5")
+	got, err := e.Model()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want := []string{"a=3", "b=2"}; !slices.Equal(got, want) {
-		t.Errorf("metadata %v, want %v", got, want)
+	for _, tc := range []struct {
+		m    *onnximport.Model
+		want []string
+	}{{m, []string{"a=3", "b=2", "c=4"}}, {got, []string{"a=3", "c=4", "d=5"}}} {
+		var kv []string
+		for _, e := range tc.m.Proto.MetadataProps {
+			kv = append(kv, e.GetKey()+"="+e.GetValue())
+		}
+		if !slices.Equal(kv, tc.want) {
+			t.Errorf("metadata %v, want %v", kv, tc.want)
+		}
+	}
+	if v, ok := got.Metadata("d"); !ok || v != "5" {
+		t.Errorf("Metadata(d) = %q, %v", v, ok)
+	}
+}
+
+func TestRemoveAndSort(t *testing.T) {
+	m := chain(t, 8) // file order b (Sigmoid), a (Relu)
+	m.SortNodes()
+	if got := names(m.Proto.Graph.Node); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("sorted nodes %v, want [a b]", got)
+	}
+	for i, n := range m.Graph.Nodes {
+		if n.Index != i || m.Proto.Graph.Node[i] != n.Proto {
+			t.Errorf("node %s: Index %d, want %d", n.Name, n.Index, i)
+		}
+	}
+	// Remove the Sigmoid: y is then produced by a Relu placed after "a".
+	e := m.Edit()
+	var b *onnximport.Node
+	for _, n := range m.Graph.Nodes {
+		if n.Name == "b" {
+			b = n
+		}
+	}
+	e.Remove(b)
+	e.After("h", e.Node("r", "Relu", []string{"h"}, "y"))
+	if err := e.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, n := range m.Graph.Nodes {
+		ops = append(ops, n.Name+":"+n.OpType)
+	}
+	if want := []string{"a:Relu", "r:Relu"}; !slices.Equal(ops, want) {
+		t.Errorf("after Remove and Apply: %v, want %v", ops, want)
 	}
 }
