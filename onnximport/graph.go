@@ -15,6 +15,10 @@ func buildGraph(gp *onnxpb.GraphProto, opset int64) (g *Graph, unsupported []err
 		Producer:     map[string]*Node{},
 		Consumers:    map[string][]*Node{},
 	}
+	// Every size any tensor declares is checked before any is decoded.
+	if err := checkGraphSizes(gp); err != nil {
+		return nil, nil, err
+	}
 	if len(gp.GetSparseInitializer()) > 0 {
 		return nil, nil, fmt.Errorf("sparse initializer %q is not supported", gp.GetSparseInitializer()[0].GetValues().GetName())
 	}

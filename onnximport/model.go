@@ -32,8 +32,10 @@ type Model struct {
 	Opset int64
 	// Graph is the main graph, validated and topologically sorted.
 	Graph *Graph
-	// Unsupported lists every node the executor cannot run (op, attribute value or opset). It is
-	// empty unless the model was loaded with LoadPermissive.
+	// Unsupported lists every node the executor cannot run (op, attribute value or opset), every
+	// node whose attributes or parameters onnxruntime would refuse (a kernel of 0, a group that
+	// does not divide the channels, inconsistent shapes) and every graph input of a type the tool
+	// cannot feed. It is empty unless the model was loaded with LoadPermissive.
 	Unsupported []error
 }
 
@@ -142,8 +144,9 @@ func fromProto(mp *onnxpb.ModelProto, permissive bool) (*Model, error) {
 		return nil, fmt.Errorf("onnximport: %w", err)
 	}
 	m.Graph, m.Unsupported = g, unsupported
-	if len(unsupported) > 0 && !permissive {
-		return nil, fmt.Errorf("onnximport: %w", unsupported[0])
+	m.Unsupported = append(m.Unsupported, m.checkShapes()...)
+	if len(m.Unsupported) > 0 && !permissive {
+		return nil, fmt.Errorf("onnximport: %w", m.Unsupported[0])
 	}
 	return m, nil
 }

@@ -106,7 +106,7 @@ func checkConvLike(n *Node, _ int64) error {
 	if ks := n.Ints("kernel_shape", nil); len(ks) > 2 {
 		return fmt.Errorf("%d-D kernels are not supported (1-D and 2-D are)", len(ks))
 	}
-	return nil
+	return checkWindow(n)
 }
 
 func checkMaxPool(n *Node, opset int64) error {

@@ -335,7 +335,7 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		}
 		return []int{x[0], x[1], g[1], g[2]}, nil
 	}
-	return nil, fmt.Errorf("no shape rule for op %s", n.OpType)
+	return nil, fmt.Errorf("%w for op %s", errNoShapeRule, n.OpType)
 }
 
 // Broadcast returns the numpy-style broadcast of two shapes. An unknown (negative) dimension

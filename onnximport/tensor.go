@@ -88,58 +88,40 @@ func NewIntTensor(name string, dims []int, data []int64) *Tensor {
 	return &Tensor{Name: name, DType: Int64, Dims: append([]int(nil), dims...), Int: data}
 }
 
-// DecodeTensor decodes a TensorProto, from raw_data or the typed fields. External data and
-// unsupported element types give an error naming the tensor.
+// DecodeTensor decodes a TensorProto, from raw_data or the typed fields. A declared size that is
+// negative, overflows, exceeds MaxTensorElements or differs from what the proto holds, external
+// data and unsupported element types give an error naming the tensor, before anything is
+// allocated.
 func DecodeTensor(p *onnxpb.TensorProto) (*Tensor, error) {
-	t := &Tensor{Name: p.GetName(), DType: DType(p.GetDataType())}
-	for _, d := range p.GetDims() {
-		if d < 0 {
-			return nil, fmt.Errorf("tensor %q: negative dimension %d", t.Name, d)
-		}
-		t.Dims = append(t.Dims, int(d))
+	// Every size is checked against what p holds and against MaxTensorElements before anything
+	// is allocated.
+	n, err := checkTensorProto(p)
+	if err != nil {
+		return nil, err
 	}
-	if p.GetDataLocation() == onnxpb.TensorProto_EXTERNAL || len(p.GetExternalData()) > 0 {
-		return nil, fmt.Errorf("tensor %q: stored as external data, which is not supported; "+
-			"re-save the model with all tensors inside the file (onnx.save_model(m, path, save_as_external_data=False))", t.Name)
+	t := &Tensor{Name: p.GetName(), DType: DType(p.GetDataType()), Dims: make([]int, len(p.GetDims()))}
+	for i, d := range p.GetDims() {
+		t.Dims[i] = int(d)
 	}
-	if p.Segment != nil {
-		return nil, fmt.Errorf("tensor %q: segmented tensors are not supported", t.Name)
-	}
-	n := t.Size()
 	raw := p.GetRawData()
 	hasRaw := p.RawData != nil
-	wrongCount := func(got int) error {
-		return fmt.Errorf("tensor %q: %d elements stored, dims %v need %d", t.Name, got, t.Dims, n)
-	}
 	switch t.DType {
 	case Float32:
 		if hasRaw {
-			if len(raw) != 4*n {
-				return nil, wrongCount(len(raw) / 4)
-			}
 			t.Float = make([]float32, n)
 			for i := range t.Float {
 				t.Float[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 			}
 		} else {
-			if len(p.GetFloatData()) != n {
-				return nil, wrongCount(len(p.GetFloatData()))
-			}
 			t.Float = append([]float32(nil), p.GetFloatData()...)
 		}
 	case Float64:
 		t.Float = make([]float32, n)
 		if hasRaw {
-			if len(raw) != 8*n {
-				return nil, wrongCount(len(raw) / 8)
-			}
 			for i := range t.Float {
 				t.Float[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:])))
 			}
 		} else {
-			if len(p.GetDoubleData()) != n {
-				return nil, wrongCount(len(p.GetDoubleData()))
-			}
 			for i, v := range p.GetDoubleData() {
 				t.Float[i] = float32(v)
 			}
@@ -147,42 +129,26 @@ func DecodeTensor(p *onnxpb.TensorProto) (*Tensor, error) {
 	case Float16:
 		t.Float = make([]float32, n)
 		if hasRaw {
-			if len(raw) != 2*n {
-				return nil, wrongCount(len(raw) / 2)
-			}
 			for i := range t.Float {
 				t.Float[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
 			}
 		} else {
-			if len(p.GetInt32Data()) != n {
-				return nil, wrongCount(len(p.GetInt32Data()))
-			}
 			for i, v := range p.GetInt32Data() {
 				t.Float[i] = halfToFloat(uint16(v))
 			}
 		}
 	case Int64:
 		if hasRaw {
-			if len(raw) != 8*n {
-				return nil, wrongCount(len(raw) / 8)
-			}
 			t.Int = make([]int64, n)
 			for i := range t.Int {
 				t.Int[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
 			}
 		} else {
-			if len(p.GetInt64Data()) != n {
-				return nil, wrongCount(len(p.GetInt64Data()))
-			}
 			t.Int = append([]int64(nil), p.GetInt64Data()...)
 		}
-	case Int32, Int8, Uint8, Bool:
-		width := map[DType]int{Int32: 4, Int8: 1, Uint8: 1, Bool: 1}[t.DType]
+	default: // Int32, Int8, Uint8, Bool (checkTensorProto refused every other type)
 		t.Int = make([]int64, n)
 		if hasRaw {
-			if len(raw) != width*n {
-				return nil, wrongCount(len(raw) / width)
-			}
 			for i := range t.Int {
 				switch t.DType {
 				case Int32:
@@ -194,15 +160,10 @@ func DecodeTensor(p *onnxpb.TensorProto) (*Tensor, error) {
 				}
 			}
 		} else {
-			if len(p.GetInt32Data()) != n {
-				return nil, wrongCount(len(p.GetInt32Data()))
-			}
 			for i, v := range p.GetInt32Data() {
 				t.Int[i] = int64(v)
 			}
 		}
-	default:
-		return nil, fmt.Errorf("tensor %q: element type %v is not supported (float32, float64, float16, int64, int32, int8, uint8, bool are)", t.Name, t.DType)
 	}
 	return t, nil
 }
