@@ -9,6 +9,9 @@
 // makes every node that read a reg's replacement value read the original value again, and drops
 // the regs' initializers (log σ, magnitudes) and any other initializer only the removed nodes read.
 // Noise is added after a value, so removing it is exact: export(inject(m)) is m, node for node.
+// For noise placed before a normalization's affine part (inject.PreAffine), the split Mul/Add
+// are removed too and the normalization node reads its original scale and bias inputs again
+// (inject.Affine): the deployed node is the user's, carrying the trained γ and β.
 // Everything else of the model survives untouched: input and output names and shapes, opset
 // imports, node names and order, doc strings, value_info, unrelated metadata, and the training
 // provenance "xreg.train.*" that the trainer recorded. Input augmentation is dropped in every
@@ -41,11 +44,12 @@
 //	additive:        v + σ·ε_k
 //	multiplicative:  v · (1 + σ·ε_k)
 //
-// with σ = exp(log σ) learned (broadcast over d as in training) and ε_k standard normal, drawn with
+// where σ = exp(log σ) is learned (broadcast over d as in training) and ε_k standard normal, drawn with
 // math/rand/v2's PCG seeded by (Options.Seed, MCStream), reg by reg in metadata order, draw by draw,
 // element by element in row-major order, then rounded to float32. The frozen draws are initializers
-// "xreg.mc.<point>.noise". At the output the scores [K·N, C] become [K, N, C], Softmax over the
-// classes (skipped when the model already outputs probabilities), then ReduceMean over the K draws:
+// "xreg.mc.<point>.noise". For a pre-affine point the draw is scaled by the node's trained γ
+// (v + γ·σ·ε_k = γ·(x̂ + σ·ε_k) + β); multiplicative pre-affine noise is refused. At the output
+// the scores [K·N, C] become [K, N, C], Softmax over the classes (skipped when the model already outputs probabilities), then ReduceMean over the K draws:
 // the output keeps its name and holds probabilities. The per-example shapes must be static.
 //
 // # Errors

@@ -144,3 +144,15 @@ func setRegs(t testing.TB, m *onnximport.Model, logSigma float32) {
 		}
 	}
 }
+
+// maxRowsDiff returns max |want[i][j] − got[i·C + j]| for rows of C = len(want[i]) values.
+func maxRowsDiff(want [][]float64, got []float64) float64 {
+	d, at := 0.0, 0
+	for _, row := range want {
+		for j, p := range row {
+			d = math.Max(d, math.Abs(p-got[at+j]))
+		}
+		at += len(row)
+	}
+	return d
+}

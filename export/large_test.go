@@ -1,7 +1,6 @@
 package export_test
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,12 +65,7 @@ func TestLargeFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := softmaxRows(runModel(t, m, x, shape).Float32, 10)
-			d := 0.0
-			for i, row := range probs {
-				for j, p := range row {
-					d = math.Max(d, math.Abs(p-got[i*10+j]))
-				}
-			}
+			d := maxRowsDiff(probs, got)
 			t.Logf("max |export − trainer| = %.2g", d)
 			if d > 1e-4 {
 				t.Errorf("export differs from the trainer's deterministic pass by %g", d)

@@ -54,9 +54,16 @@ func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, le
 		}
 		idx := broadcastIndex(learned[i].Dims, d)
 		sigma := learned[i].Sigma
+		gamma, err := affineScale(g, r, d)
+		if err != nil {
+			return err
+		}
 		noise := make([]float32, k*size)
 		for j := range noise {
 			a := sigma[idx[j%size]] * rng.NormFloat64()
+			if gamma != nil {
+				a *= gamma[j%size]
+			}
 			if r.Mode == inject.Multiplicative {
 				a = 1 + a
 			}
@@ -127,6 +134,44 @@ func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, le
 		}
 	}
 	return nil
+}
+
+// affineScale returns, for a pre-affine noise point, the trained scale γ broadcast to the
+// per-example shape d (row-major), so that the frozen draw added after the restored node is
+// γ·σ·ε = γ·(x̂ + σε) + β − y; nil for a post-affine point.
+func affineScale(g *onnximport.Graph, r inject.Reg, d []int) ([]float64, error) {
+	if r.Affine == nil {
+		return nil, nil
+	}
+	if r.Mode == inject.Multiplicative {
+		return nil, fmt.Errorf("--mc: noise point %s is multiplicative and pre-affine; the frozen ensemble supports "+
+			"pre-affine noise in additive mode only", r.Point)
+	}
+	if len(r.Affine.Inputs) < 2 {
+		return nil, fmt.Errorf("--mc: noise point %s records no scale input of %q", r.Point, r.Affine.Node)
+	}
+	t, ok := g.ConstValue(r.Affine.Inputs[1])
+	if !ok || t.DType != onnximport.Float32 {
+		return nil, fmt.Errorf("--mc: the scale %q of %q (noise point %s) is not a float32 constant", r.Affine.Inputs[1], r.Affine.Node, r.Point)
+	}
+	dims := t.Dims
+	if r.Op != "LayerNormalization" { // one γ per channel, channel axis 1 of the value
+		dims = append([]int{t.Size()}, make([]int, len(d)-1)...)
+		for i := 1; i < len(dims); i++ {
+			dims[i] = 1
+		}
+	}
+	if !broadcasts(dims, d) {
+		return nil, fmt.Errorf("--mc: the scale %q of shape %v does not broadcast to %q of per-example shape %v",
+			r.Affine.Inputs[1], t.Dims, r.Value, d)
+	}
+	idx := broadcastIndex(dims, d)
+	out := make([]float64, len(idx))
+	vals := t.Floats()
+	for j, at := range idx {
+		out[j] = float64(vals[at])
+	}
+	return out, nil
 }
 
 // pointName is the readable part of a noise parameter's name: "xreg.noise.bn1.log_sigma" gives

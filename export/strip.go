@@ -38,6 +38,22 @@ func strip(m *onnximport.Model, ed *onnximport.Editor, regs []inject.Reg) (nodes
 			}
 		}
 	}
+	restore := map[string][]string{} // node name → original inputs (pre-affine splits)
+	for _, r := range regs {
+		if r.Affine == nil {
+			continue
+		}
+		n, ok := byName[r.Affine.Node]
+		if !ok || remove[r.Affine.Node] {
+			return nil, nil, fmt.Errorf("%s: normalization node %q whose affine part inject moved is missing (was the model edited after injection?)",
+				r.Name, r.Affine.Node)
+		}
+		if len(r.Affine.Inputs) != len(n.Inputs) {
+			return nil, nil, fmt.Errorf("%s: node %q has %d inputs, but %d when injected (was the model edited after injection?)",
+				r.Name, r.Affine.Node, len(n.Inputs), len(r.Affine.Inputs))
+		}
+		restore[r.Affine.Node] = r.Affine.Inputs
+	}
 	rename := map[string]string{}
 	for _, r := range regs {
 		if !produced[r.Output] {
@@ -81,6 +97,9 @@ func strip(m *onnximport.Model, ed *onnximport.Editor, regs []inject.Reg) (nodes
 				}
 			}
 			continue
+		}
+		if in, ok := restore[np.GetName()]; ok {
+			np.Input = append([]string(nil), in...) // the user's node again, reading the trained γ and β
 		}
 		for j, in := range np.Input {
 			if to := resolve(in); to != in {

@@ -47,12 +47,7 @@ func TestMatchesTrainer(t *testing.T) {
 				shape = []int64{int64(set.Len()), 784}
 			}
 			got := softmaxRows(runModel(t, m, set.X, shape).Float32, 10)
-			d := 0.0
-			for i, row := range want {
-				for j, p := range row {
-					d = math.Max(d, math.Abs(p-got[i*10+j]))
-				}
-			}
+			d := maxRowsDiff(want, got)
 			t.Logf("max |export − trainer| = %.2g", d)
 			if d > 1e-4 {
 				t.Errorf("export differs from the trainer's deterministic pass by %g", d)

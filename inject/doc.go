@@ -14,6 +14,23 @@
 //	multiplicative:  y = x ⊙ (1 + σ ⊙ ε), written x + x ⊙ (σ ⊙ ε)
 //	σ = exp(log σ),  ε = RandomNormalLike(x)
 //
+// # Placement relative to the affine part
+//
+// Options.Placement PostAffine (the default, see DefaultPlacement) puts the noise on the
+// normalization node's output, after its scale γ and bias β. PreAffine puts it on the normalized
+// value, before γ and β, as the paper does (App. C.1: normalization without affine, then noise):
+// the node's scale and bias inputs are replaced by Constant ones and zeros, and γ, β follow the
+// noise as Mul and Add (reshaped to [C, 1, …, 1] for batch, instance and group norm), so that
+//
+//	y = γ ⊙ (x̂ + σ ⊙ ε) + β
+//
+// The node stays an ordinary BatchNormalization (LayerNormalization, …) with constant γ = 1,
+// β = 0: onnxruntime and the trainer's executor run it unchanged, its running statistics and
+// training/evaluation modes work as before, and the trained γ and β stay in their original
+// initializers. Reg.Affine records the node's original inputs, which export restores. A decomposed
+// layer norm keeps its affine Mul/Add in place and gets the noise after its Div. GroupNormalization
+// needs one scale value per channel (opset 21); the opset-18 per-group form is refused.
+//
 // log σ is a float32 initializer named "xreg.noise.<point>.log_sigma", of shape [1] (granularity
 // "layer") or one value per channel (granularity "channel": [C,1,…,1] on axis 1 for batch, instance
 // and group norm, the normalized trailing shape for layer norm), initialised to log Sigma0.

@@ -78,8 +78,19 @@ func (ed *editor) isGraphOutput(v string) bool {
 	return false
 }
 
-// addNoise inserts the noise subgraph after p and returns its reg.
+// addNoise inserts the noise subgraph after p and returns its reg. With placement PreAffine the
+// normalization node loses its affine part, which is applied after the noise (splitAffine).
 func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg, error) {
+	var split *affineSplit
+	if s.placement == PreAffine {
+		if p.op == opDecomposedLN {
+			p.node = p.norm // the noise goes on the Div, before the affine Mul/Add
+		}
+		var err error
+		if split, err = planAffine(ed.m.Graph, p, shapes); err != nil {
+			return nil, err
+		}
+	}
 	v := p.node.Outputs[0]
 	if ed.isGraphOutput(v) {
 		return nil, fmt.Errorf("%v: its output %q is a graph output, so noise there would make the model's output itself random; "+
@@ -102,13 +113,17 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 		noise = ed.node(prefix+"/x_sigma_eps", "Mul", []string{v, noise})
 	}
 	out := ed.node(prefix+"/out", "Add", []string{v, noise})
+	var affine *Affine
+	if split != nil {
+		out, affine = ed.splitAffine(split, "xreg/affine/"+base, out)
+	}
 	nodes, names := ed.take()
 	ed.Rewire(v, out)
 	ed.After(v, nodes...)
 	return &Reg{
-		Name: param, Kind: KindNoise, Mode: s.mode, Granularity: s.gran,
+		Name: param, Kind: KindNoise, Mode: s.mode, Granularity: s.gran, Placement: s.placement,
 		Point: p.node.Name, Op: p.op, Value: v, Output: out, Shape: slices.Clone(shapes[v]),
-		Init: float64(float32(s.logSigma0)), Nodes: names,
+		Init: float64(float32(s.logSigma0)), Nodes: names, Affine: affine,
 	}, nil
 }
 

@@ -60,6 +60,8 @@ type Options struct {
 	Mode string
 	// Granularity is Layer (one σ per point, default) or Channel (one σ per channel).
 	Granularity string
+	// Placement is PostAffine or PreAffine; "" means DefaultPlacement.
+	Placement string
 	// Sigma0 is the initial σ (> 0); 0 means DefaultSigma0.
 	Sigma0 float64
 	// Where, when not empty, keeps only the points whose node name or op matches this regular
@@ -86,6 +88,12 @@ type Reg struct {
 	Mode string `json:"mode"`
 	// Granularity is Layer or Channel (noise only).
 	Granularity string `json:"granularity,omitempty"`
+	// Placement is PostAffine or PreAffine (noise only; "" in models injected before placements
+	// existed, which were all PostAffine).
+	Placement string `json:"placement,omitempty"`
+	// Affine is set for a PreAffine point whose normalization node had its affine part moved
+	// after the noise (see Affine).
+	Affine *Affine `json:"affine,omitempty"`
 	// Point is the node after which noise is injected, or the graph input that is augmented.
 	Point string `json:"point"`
 	// Op is the op of Point ("LayerNormalization(decomposed)" for a spelled-out layer norm;
@@ -172,6 +180,7 @@ func modelName(m *onnximport.Model) string {
 // settings are validated Options.
 type settings struct {
 	mode, gran  string
+	placement   string
 	logSigma0   float64
 	where, skip *regexp.Regexp
 	augment     []string
@@ -191,6 +200,13 @@ func (o Options) settings() (*settings, error) {
 	}
 	if s.gran != Layer && s.gran != Channel {
 		return nil, fmt.Errorf("--granularity %q is not supported (want %s or %s)", o.Granularity, Layer, Channel)
+	}
+	switch s.placement = o.Placement; s.placement {
+	case "":
+		s.placement = DefaultPlacement
+	case PostAffine, PreAffine:
+	default:
+		return nil, fmt.Errorf("--placement %q is not supported (want %s or %s)", o.Placement, PostAffine, PreAffine)
 	}
 	sigma0 := o.Sigma0
 	if sigma0 == 0 {

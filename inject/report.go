@@ -19,6 +19,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if g.Granularity != "" {
 			what += " " + g.Granularity
 		}
+		if g.Placement == PreAffine {
+			what += " " + PreAffine
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.Point, g.Op, formatShape(g.Shape), g.Name, what)
 	}
 	if err := tw.Flush(); err != nil {

@@ -27,6 +27,9 @@ func init() {
 			"form of older exporters), InstanceNormalization and GroupNormalization, before the nodes that\n" +
 			"read it: additive y = x + σ·ε, multiplicative y = x·(1 + σ·ε), ε ~ N(0, 1), σ = exp(log σ),\n" +
 			"log σ an initializer xreg.noise.<node>.log_sigma (one value per point, or per channel).\n" +
+			"--placement pre-affine puts the noise on the normalized value, before the node's scale γ and\n" +
+			"bias β (y = γ·(x̂ + σ·ε) + β, as the paper does): the node gets constant ones and zeros and\n" +
+			"γ, β follow the noise as Mul and Add; export puts them back into the original node.\n" +
 			"\n" +
 			"--augment resamples the image input (N×C×H×W) before the first layer; each transform has one\n" +
 			"learnable magnitude m (initializer xreg.augment.<kind>.magnitude) and each sample draws\n" +
@@ -41,6 +44,7 @@ func init() {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the injected model to `FILE` (default: <model>.xreg.onnx beside the input)"},
 			&cli.StringFlag{Name: "mode", Value: inject.Additive, Usage: "noise `MODE`: additive (x + σ·ε) or multiplicative (x·(1 + σ·ε))"},
 			&cli.StringFlag{Name: "granularity", Value: inject.Layer, Usage: "`LEVEL`: one σ per injection point (layer) or one per channel (channel)"},
+			&cli.StringFlag{Name: "placement", Value: inject.DefaultPlacement, Usage: "`WHERE` the noise goes relative to the normalization's affine part: post-affine (after γ·x̂ + β) or pre-affine (on x̂, before γ and β)"},
 			&cli.Float64Flag{Name: "sigma0", Value: inject.DefaultSigma0, DefaultText: "e^−2 ≈ 0.135", Usage: "initial noise scale `σ0` (> 0; log σ starts at log σ0)"},
 			&cli.StringFlag{Name: "where", Usage: "inject only at normalization nodes whose name or op matches `REGEX`"},
 			&cli.StringFlag{Name: "skip", Usage: "do not inject at normalization nodes whose name or op matches `REGEX`"},
@@ -110,7 +114,7 @@ func runInject(c *cli.Context) error {
 
 func injectOptions(c *cli.Context) (inject.Options, error) {
 	opt := inject.Options{
-		Mode: c.String("mode"), Granularity: c.String("granularity"), Sigma0: c.Float64("sigma0"),
+		Mode: c.String("mode"), Granularity: c.String("granularity"), Placement: c.String("placement"), Sigma0: c.Float64("sigma0"),
 		Where: c.String("where"), Skip: c.String("skip"),
 	}
 	if c.IsSet("sigma0") && c.Float64("sigma0") == 0 {

@@ -1,0 +1,133 @@
+package inject
+
+import (
+	"fmt"
+
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// Placements of the noise relative to a normalization's affine part (γ, β).
+const (
+	// PostAffine puts the noise after the normalization node's output: y = γ·x̂ + β + σε.
+	PostAffine = "post-affine"
+	// PreAffine puts the noise on the normalized value, before the affine part, as the paper
+	// does (App. C.1: normalization without affine, then noise): y = γ·(x̂ + σε) + β.
+	PreAffine = "pre-affine"
+)
+
+// DefaultPlacement is the placement Apply uses when Options.Placement is "" (see BENCHMARKS.md,
+// "Noise placement", for the measurements behind the choice).
+const DefaultPlacement = PostAffine
+
+// Placements lists the accepted values of Options.Placement.
+func Placements() []string { return []string{PostAffine, PreAffine} }
+
+// Affine records how a pre-affine point split its normalization node: inject replaced the node's
+// scale (and bias) inputs by Constant ones (zeros) and applies the original ones after the noise
+// as Mul (and Add). Restoring Inputs on Node and removing the reg's nodes gives back the user's
+// node, reading the trained γ and β.
+type Affine struct {
+	// Node is the normalization node's name; Inputs its original inputs.
+	Node   string   `json:"node"`
+	Inputs []string `json:"inputs"`
+}
+
+// affineSplit is the plan for splitting one normalization node.
+type affineSplit struct {
+	node *onnximport.Node
+	// scale and bias are the inputs (bias "" when absent); dims the scale's shape.
+	scale, bias string
+	dims        []int
+	// reshape, when not nil, is the shape γ and β take to broadcast over the node's output
+	// ([-1, 1, …, 1] for the channel axis 1 of batch, instance and group norm); nil for
+	// LayerNormalization, whose scale already has the normalized trailing shape.
+	reshape []int64
+}
+
+// planAffine returns how to split p for pre-affine noise, nil when p has no affine part of its own
+// (a decomposed layer norm, whose affine Mul/Add stay in place and the noise goes before them).
+func planAffine(g *onnximport.Graph, p *point, shapes map[string][]int) (*affineSplit, error) {
+	n := p.norm
+	switch p.op {
+	case opDecomposedLN:
+		return nil, nil
+	case "BatchNormalization", "InstanceNormalization", "GroupNormalization", "LayerNormalization":
+	default:
+		return nil, fmt.Errorf("%v: --placement %s does not know the affine part of %s", n, PreAffine, p.op)
+	}
+	a := &affineSplit{node: n, scale: n.Input(1), bias: n.Input(2)}
+	if a.scale == "" {
+		return nil, fmt.Errorf("%v: --placement %s: the node has no scale input", n, PreAffine)
+	}
+	t, ok := g.ConstValue(a.scale)
+	if !ok {
+		return nil, fmt.Errorf("%v: --placement %s needs its scale %q to be an initializer or a Constant (it is computed)",
+			n, PreAffine, a.scale)
+	}
+	if t.DType != onnximport.Float32 {
+		return nil, fmt.Errorf("%v: --placement %s supports float32 scale and bias; %q holds %v", n, PreAffine, a.scale, t.DType)
+	}
+	a.dims = append([]int(nil), t.Dims...)
+	if a.bias != "" {
+		b, ok := g.ConstValue(a.bias)
+		if !ok || b.DType != onnximport.Float32 || b.Size() != t.Size() {
+			return nil, fmt.Errorf("%v: --placement %s needs its bias %q to be a float32 initializer or Constant shaped like the scale %v",
+				n, PreAffine, a.bias, t.Dims)
+		}
+	}
+	if p.op == "LayerNormalization" {
+		return a, nil
+	}
+	x := shapes[n.Input(0)]
+	if x == nil {
+		x = shapes[n.Outputs[0]]
+	}
+	if len(x) < 2 {
+		return nil, fmt.Errorf("%v: --placement %s needs the rank of its input %q, which could not be inferred", n, PreAffine, n.Input(0))
+	}
+	if p.op == "GroupNormalization" && x[1] != t.Size() {
+		return nil, fmt.Errorf("%v: --placement %s needs one scale value per channel; this GroupNormalization (opset 18 form) "+
+			"has %d, one per group, for %d channels (re-export at opset 21, where scale is per channel)", n, PreAffine, t.Size(), x[1])
+	}
+	if len(t.Dims) != 1 {
+		return nil, fmt.Errorf("%v: --placement %s expects a 1-D scale, %q has shape %v", n, PreAffine, a.scale, t.Dims)
+	}
+	a.reshape = append([]int64{-1}, make([]int64, len(x)-2)...)
+	for i := 1; i < len(a.reshape); i++ {
+		a.reshape[i] = 1
+	}
+	return a, nil
+}
+
+// splitAffine replaces the node's scale and bias by constant ones and zeros and builds, on v (the
+// noisy normalized value), the affine part Mul(v, γ) → Add(·, β). It returns the value carrying
+// the result and the Affine record.
+func (ed *editor) splitAffine(a *affineSplit, prefix, v string) (string, *Affine) {
+	np := ed.NodeProto(a.node)
+	rec := &Affine{Node: a.node.Name, Inputs: append([]string(nil), np.Input...)}
+	size := 1
+	for _, d := range a.dims {
+		size *= d
+	}
+	ones := make([]float32, size)
+	for i := range ones {
+		ones[i] = 1
+	}
+	np.Input[1] = ed.constant(prefix+"/ones", onnximport.NewFloatTensor("", a.dims, ones))
+	if a.bias != "" {
+		np.Input[2] = ed.constant(prefix+"/zeros", onnximport.NewFloatTensor("", a.dims, make([]float32, size)))
+	}
+	scale, bias := a.scale, a.bias
+	if a.reshape != nil {
+		shape := ed.constant(prefix+"/shape", onnximport.NewIntTensor("", []int{len(a.reshape)}, a.reshape))
+		scale = ed.node(prefix+"/scale", "Reshape", []string{scale, shape})
+		if bias != "" {
+			bias = ed.node(prefix+"/bias", "Reshape", []string{bias, shape})
+		}
+	}
+	out := ed.node(prefix+"/mul", "Mul", []string{v, scale})
+	if bias != "" {
+		out = ed.node(prefix+"/add", "Add", []string{out, bias})
+	}
+	return out, rec
+}
