@@ -5,17 +5,20 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 )
 
 const (
 	// DefaultBins is the number of confidence bins used when Compute is
 	// given 0 bins.
 	DefaultBins = 15
-	// RowSumTolerance is how far a row of probabilities may sum from 1.
-	RowSumTolerance = 1e-3
+	// RowSumTolerance is how far a row of probabilities may sum from 1
+	// (the project's one tolerance, probs.Tolerance).
+	RowSumTolerance = probs.Tolerance
 	// ProbFloor is the smallest probability used inside the logarithm of
-	// the NLL.
-	ProbFloor = 1e-12
+	// the NLL (probs.Floor).
+	ProbFloor = probs.Floor
 )
 
 // ErrNotProbabilities is wrapped by the errors of Compute when a row is not
@@ -64,44 +67,35 @@ type ClassStat struct {
 	Accuracy float64 `json:"accuracy"`
 }
 
-// Compute returns the calibration metrics of the class probabilities probs
-// (probs[i][k] for example i and class k) against the labels, using bins
+// Compute returns the calibration metrics of the class probabilities ps
+// (ps[i][k] for example i and class k) against the labels, using bins
 // confidence bins for ECE, adaptive ECE and MCE; bins = 0 selects
 // DefaultBins. See the package documentation for the definitions.
-func Compute(probs [][]float64, labels []int, bins int) (*Metrics, error) {
+func Compute(ps [][]float64, labels []int, bins int) (*Metrics, error) {
 	if bins == 0 {
 		bins = DefaultBins
 	}
 	if bins < 0 {
 		return nil, fmt.Errorf("calib: bin count %d must be positive", bins)
 	}
-	k, err := checkMatrix("probability", probs, labels)
+	k, err := checkMatrix("probability", ps, labels)
 	if err != nil {
 		return nil, err
 	}
-	for i, row := range probs {
-		s := 0.0
-		for _, v := range row {
-			s += v
-		}
-		if math.Abs(s-1) > RowSumTolerance {
-			return nil, fmt.Errorf("%w: row %d sums to %g, want 1 within %g (if these are logits, convert them with Softmax)", ErrNotProbabilities, i, s, RowSumTolerance)
-		}
-		for j, v := range row {
-			if v < 0 {
-				return nil, fmt.Errorf("%w: row %d class %d is negative (%g)", ErrNotProbabilities, i, j, v)
-			}
+	for i, row := range ps {
+		if err := probs.Check(row); err != nil {
+			return nil, fmt.Errorf("%w: row %d %v (if these are logits, convert them with Softmax)", ErrNotProbabilities, i, err)
 		}
 	}
-	n := len(probs)
+	n := len(ps)
 	m := &Metrics{N: n, Classes: k, PerClass: make([]ClassStat, k)}
 	conf := make([]float64, n)
 	correct := make([]bool, n)
 	var nCorrect int
 	var sumConf, sumNLL, sumBrier float64
-	for i, row := range probs {
+	for i, row := range ps {
 		y := labels[i]
-		pred := argmax(row)
+		pred := probs.Argmax(row)
 		conf[i] = row[pred]
 		correct[i] = pred == y
 		m.PerClass[y].Count++
@@ -110,7 +104,7 @@ func Compute(probs [][]float64, labels []int, bins int) (*Metrics, error) {
 			m.PerClass[y].Correct++
 		}
 		sumConf += conf[i]
-		sumNLL -= math.Log(math.Max(row[y], ProbFloor))
+		sumNLL += probs.NLL(row, y)
 		for j, v := range row {
 			d := v
 			if j == y {
@@ -216,16 +210,6 @@ func gaps(bins []Bin, n int) (ece, mce float64) {
 		mce = math.Max(mce, g)
 	}
 	return ece, mce
-}
-
-func argmax(row []float64) int {
-	best := 0
-	for j, v := range row {
-		if v > row[best] {
-			best = j
-		}
-	}
-	return best
 }
 
 // checkMatrix validates a non-empty rectangular matrix of finite values with

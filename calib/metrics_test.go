@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 	"gonum.org/v1/gonum/floats/scalar"
 )
 
@@ -498,7 +499,7 @@ func logitsFromTemperature(r *rand.Rand, n, k int, scale, temp float64) ([][]flo
 			z[j] = scale * r.NormFloat64()
 		}
 		logits[i] = z
-		p := softmaxRow(scaleRow(z, 1/temp))
+		p := probs.Softmax(nil, scaleRow(z, 1/temp))
 		u, c := r.Float64(), 0.0
 		labels[i] = k - 1
 		for j, pj := range p {

@@ -1,6 +1,10 @@
 package calib
 
-import "math"
+import (
+	"math"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/probs"
+)
 
 // The interval searched by FitTemperature.
 const (
@@ -17,26 +21,9 @@ func Softmax(logits [][]float64) ([][]float64, error) {
 	}
 	out := make([][]float64, len(logits))
 	for i, row := range logits {
-		out[i] = softmaxRow(row)
+		out[i] = probs.Softmax(nil, row)
 	}
 	return out, nil
-}
-
-func softmaxRow(row []float64) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range row {
-		mx = math.Max(mx, v)
-	}
-	p := make([]float64, len(row))
-	s := 0.0
-	for j, v := range row {
-		p[j] = math.Exp(v - mx)
-		s += p[j]
-	}
-	for j := range p {
-		p[j] /= s
-	}
-	return p
 }
 
 // FitTemperature returns the temperature T that minimises the mean NLL of

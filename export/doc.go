@@ -60,8 +60,7 @@
 // recorded (shape drift), a random node left after removal, and invalid options. On error the
 // model is unchanged.
 //
-// # Evaluation
-//
-// Evaluate runs any single-input classifier ONNX file in onnxruntime over a labelled data set and
-// returns its scores and class probabilities, for the temperature fit and for calibration reports.
+// The temperature is fitted on the logits that internal/predict's Evaluate computes in
+// onnxruntime (the one place that runs a classifier over a data set); Apply edits the model
+// through onnximport's Editor.
 package export

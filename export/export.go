@@ -11,6 +11,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -18,7 +19,7 @@ import (
 const (
 	MetadataRegs        = "xreg.export.regs"        // JSON array of Learned
 	MetadataMethod      = "xreg.export.method"      // Deterministic, Temperature or MC
-	MetadataOutput      = "xreg.export.output"      // Logits or Probabilities
+	MetadataOutput      = predict.OutputMetadata    // Logits or Probabilities
 	MetadataTemperature = "xreg.export.temperature" // T, with method Temperature
 	MetadataMC          = "xreg.export.mc"          // K, with method MC
 	MetadataSeed        = "xreg.export.seed"        // the seed of the frozen draws, with method MC
@@ -34,8 +35,8 @@ const (
 
 // What the exported output holds.
 const (
-	Logits        = "logits"
-	Probabilities = "probabilities"
+	Logits        = predict.Logits
+	Probabilities = predict.Probabilities
 )
 
 // MCStream is the PCG stream of the frozen Monte-Carlo draws (see the package documentation).

@@ -8,6 +8,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -61,7 +62,7 @@ func fitTemperature(det *onnximport.Model, s *scores, set *dataset.Set) (float64
 	if err != nil {
 		return 0, err
 	}
-	ev, err := evaluate(data, modelName(det)+" (deterministic export)", set, Logits)
+	ev, err := predict.Evaluate(data, modelName(det)+" (deterministic export)", set, predict.Logits)
 	if err != nil {
 		return 0, err
 	}

@@ -3,10 +3,10 @@ package xreg
 import (
 	"fmt"
 	"hash/fnv"
-	"math"
 	"math/rand/v2"
 
 	"github.com/xreg-onnx/xreg-onnx/executor"
+	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 
 	"gorgonia.org/tensor"
 
@@ -52,7 +52,7 @@ func predictNet(net *executor.Net, s *dataset.Set, opt PredictOptions) ([][]floa
 		return nil, fmt.Errorf("xreg: predict: examples of %s have %d values, model input %q has shape %v", s.Source, d, in, shape)
 	}
 	x := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, batch*d)))
-	probs := make([][]float64, s.Len())
+	res := make([][]float64, s.Len())
 	passes := max(opt.MC, 1)
 	rng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x9e3779b9))
 	for from := 0; from < s.Len(); from += batch {
@@ -75,29 +75,14 @@ func predictNet(net *executor.Net, s *dataset.Set, opt PredictOptions) ([][]floa
 			z := out.Float32s()
 			c := len(z) / batch
 			for i := from; i < to; i++ {
-				if probs[i] == nil {
-					probs[i] = make([]float64, c)
+				if res[i] == nil {
+					res[i] = make([]float64, c)
 				}
-				addSoftmax(probs[i], z[(i-from)*c:(i-from+1)*c], 1/float64(passes))
+				probs.AddSoftmax(res[i], z[(i-from)*c:(i-from+1)*c], 1/float64(passes))
 			}
 		}
 	}
-	return probs, nil
-}
-
-// addSoftmax adds w·softmax(z) to dst.
-func addSoftmax(dst []float64, z []float32, w float64) {
-	mx := float64(z[0])
-	for _, v := range z[1:] {
-		mx = math.Max(mx, float64(v))
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(float64(v) - mx)
-	}
-	for j, v := range z {
-		dst[j] += w * math.Exp(float64(v)-mx) / s
-	}
+	return res, nil
 }
 
 // fnvHasher builds a short fingerprint from strings.

@@ -19,6 +19,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
 	"github.com/xreg-onnx/xreg-onnx/internal/optim"
+	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -497,11 +498,11 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 			}
 			t.evalNet = net
 		}
-		probs, err := predictNet(t.evalNet, reg, PredictOptions{})
+		ps, err := predictNet(t.evalNet, reg, PredictOptions{})
 		if err != nil {
 			return EpochStats{}, err
 		}
-		st.RegNLL, st.RegAcc = nllAcc(probs, reg.Y)
+		st.RegNLL, st.RegAcc = nllAcc(ps, reg.Y)
 	}
 	st.Sigma, st.Magnitude = t.regValues()
 	st.Seconds = time.Since(start).Seconds()
@@ -706,33 +707,20 @@ func correct(v any, labels []int) int {
 	c := len(x) / len(labels)
 	n := 0
 	for i, y := range labels {
-		row := x[i*c : (i+1)*c]
-		best := 0
-		for j := range row {
-			if row[j] > row[best] {
-				best = j
-			}
-		}
-		if best == y {
+		if probs.Argmax(x[i*c:(i+1)*c]) == y {
 			n++
 		}
 	}
 	return n
 }
 
-func nllAcc(probs [][]float64, labels []int) (nll, acc float64) {
-	for i, p := range probs {
-		nll -= math.Log(math.Max(p[labels[i]], 1e-12))
-		best := 0
-		for j := range p {
-			if p[j] > p[best] {
-				best = j
-			}
-		}
-		if best == labels[i] {
+func nllAcc(ps [][]float64, labels []int) (nll, acc float64) {
+	for i, p := range ps {
+		nll += probs.NLL(p, labels[i])
+		if probs.Argmax(p) == labels[i] {
 			acc++
 		}
 	}
-	n := float64(len(probs))
+	n := float64(len(ps))
 	return nll / n, acc / n
 }

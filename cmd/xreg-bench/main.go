@@ -29,6 +29,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
 	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS with -tags cblas
+	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
@@ -384,7 +385,7 @@ func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed 
 		if err != nil {
 			return err
 		}
-		ev, err := export.Evaluate(data, "export", b.test)
+		ev, err := predict.Evaluate(data, "export", b.test, "")
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -138,7 +139,7 @@ func measure(r *calib.Report, models []reportModel, set *dataset.Set, bins int) 
 		if label == "" {
 			label = rm.name
 		}
-		ev, err := export.Evaluate(data, label, set)
+		ev, err := predict.Evaluate(data, label, set, "")
 		if err != nil {
 			return err
 		}

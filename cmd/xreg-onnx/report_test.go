@@ -132,7 +132,7 @@ func TestReportErrors(t *testing.T) {
 		{"same name", []string{"--model", logits, "--model", logits, "--data", data}, `would both be named "logits"; name them with --name`},
 		{"no data", []string{"--model", logits}, `Required flag "data" not set`},
 		{"missing model", []string{"--model", filepath.Join(dir, "none.onnx"), "--data", data}, "report: --model: open"},
-		{"not a model", []string{"--model", data, "--data", data}, "export: evaluate"},
+		{"not a model", []string{"--model", data, "--data", data}, "predict: evaluate"},
 		{"wrong example shape", []string{"--model", logits, "--data", filepath.Join("..", "..", "testdata", "fmnist-small", "test-images-idx3-ubyte.gz")},
 			`model input "x" takes examples of shape [2] (2 values), the data's are [1 28 28] (784 values)`},
 		{"empty log", []string{"--model", logits, "--data", data, "--log", data}, "report: --log: calib: trajectory"},

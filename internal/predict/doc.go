@@ -1,10 +1,13 @@
-// Package predict turns a classifier's outputs into class probabilities, for the predict and serve
-// commands: it reads inputs (NumPy .npy arrays, PNG/JPEG images, JSON arrays), fits them to the
+// Package predict turns a classifier's outputs into class probabilities: it reads inputs (NumPy .npy arrays, PNG/JPEG images, JSON arrays), fits them to the
 // model's input shape, runs the model through internal/ort and serves predictions over HTTP.
 //
-// A Predictor wraps a single-input model whose first output holds one score vector per example. If
-// every row of that output is already a probability vector (non-negative, summing to 1 within 1e-4)
-// it is returned as is; otherwise softmax is applied to every row, and Result says which.
+// It is the one place that runs a classifier in onnxruntime and returns class probabilities: a
+// Predictor wraps a single-input model for the predict and serve commands; Evaluate runs a model
+// over a data set (report, export's temperature fit, xreg-bench). In both, the first output holds
+// one score vector per example; if every row is already a probability vector (probs.Check:
+// non-negative, summing to 1 within probs.Tolerance) it is returned as is, otherwise softmax is
+// applied to every row, and the result says which. Evaluate first honours an export's
+// OutputMetadata entry.
 //
 // Input shapes: an input fits the model when it has the model's rank and equal sizes wherever the
 // model's dimension is fixed (-1 in ort.Info accepts any size). A single example without the batch

@@ -8,10 +8,8 @@ import (
 	"strings"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
+	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 )
-
-// probTol is how far from 1 a row's sum may be for the row to count as a probability vector.
-const probTol = 1e-4
 
 // shapeError marks errors caused by the caller's input shape (HTTP 422), not by the model or server.
 type shapeError struct{ err error }
@@ -90,13 +88,13 @@ func (p *Predictor) Predict(ctx context.Context, data []float32, shape []int64) 
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
-	probs, applied, err := probabilities(outs[0])
+	rows, applied, err := probabilities(outs[0])
 	if err != nil {
 		return nil, fmt.Errorf("predict: model %s: %w", p.sess.Name(), err)
 	}
-	r := &Result{Output: outs[0].Name, Probabilities: probs, SoftmaxApplied: applied, Classes: make([]int, len(probs))}
-	for i, row := range probs {
-		r.Classes[i] = argmax(row)
+	r := &Result{Output: outs[0].Name, Probabilities: rows, SoftmaxApplied: applied, Classes: make([]int, len(rows))}
+	for i, row := range rows {
+		r.Classes[i] = probs.Argmax(row)
 	}
 	return r, nil
 }
@@ -180,56 +178,24 @@ func probabilities(t ort.Tensor) (rows [][]float64, applied bool, err error) {
 		return nil, false, fmt.Errorf("output %q of shape %v has no classes", t.Name, t.Shape)
 	}
 	rows = make([][]float64, n)
-	already := true
 	for i := range rows {
 		row := make([]float64, c)
-		sum := 0.0
 		for j := range row {
 			v := float64(t.Float32[int64(i)*c+int64(j)])
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, false, fmt.Errorf("output %q row %d holds %v", t.Name, i, v)
 			}
 			row[j] = v
-			sum += v
-			if v < 0 {
-				already = false
-			}
-		}
-		if math.Abs(sum-1) > probTol {
-			already = false
 		}
 		rows[i] = row
 	}
-	if already {
+	if probs.AreDistributions(rows) {
 		return rows, false, nil
 	}
 	for _, row := range rows {
-		softmax(row)
+		probs.Softmax(row, row)
 	}
 	return rows, true, nil
-}
-
-// softmax replaces x by exp(x - max) / sum(exp(x - max)).
-func softmax(x []float64) {
-	m := slices.Max(x)
-	sum := 0.0
-	for i, v := range x {
-		x[i] = math.Exp(v - m)
-		sum += x[i]
-	}
-	for i := range x {
-		x[i] /= sum
-	}
-}
-
-func argmax(x []float64) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // TopK returns the indices of the k largest values of p, largest first (lower index first on ties).

@@ -67,3 +67,26 @@ func BitsEqual(a, b []float32) bool {
 	}
 	return true
 }
+
+// MaxAbsDiff returns max |a[i] − b[i]| (as float64); a and b must have the same length. NaN on
+// either side gives +Inf, so a tolerance check on the result fails.
+func MaxAbsDiff[A, B float32 | float64](t testing.TB, a []A, b []B) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("lengths %d and %d differ", len(a), len(b))
+	}
+	d := 0.0
+	for i := range a {
+		e := math.Abs(float64(a[i]) - float64(b[i]))
+		if math.IsNaN(e) {
+			return math.Inf(1)
+		}
+		d = math.Max(d, e)
+	}
+	return d
+}
+
+// Close reports whether |got − want| ≤ atol + rtol·|want| (numpy.isclose; NaN is never close).
+func Close(got, want, atol, rtol float64) bool {
+	return math.Abs(got-want) <= atol+rtol*math.Abs(want)
+}

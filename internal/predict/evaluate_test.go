@@ -1,4 +1,4 @@
-package export_test
+package predict_test
 
 import (
 	"math"
@@ -6,8 +6,9 @@ import (
 	"testing"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
-	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/predict"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 )
 
 // linearW and linearB define y = x·W + B on two inputs and three classes.
@@ -26,14 +27,28 @@ func linearScores(x []float32) []float64 {
 	return out
 }
 
-func flatten(rows [][]float64) []float32 {
-	var out []float32
+func flatten(rows [][]float64) []float64 {
+	var out []float64
 	for _, r := range rows {
-		for _, v := range r {
-			out = append(out, float32(v))
-		}
+		out = append(out, r...)
 	}
 	return out
+}
+
+// expNormalize is the closed-form softmax exp(z_j)/Σ exp(z_k) of each row of c values (the
+// logits here are small, so no shift is needed).
+func expNormalize(z []float64, c int) []float64 {
+	p := make([]float64, len(z))
+	for i := 0; i < len(z); i += c {
+		s := 0.0
+		for j := range c {
+			s += math.Exp(z[i+j])
+		}
+		for j := range c {
+			p[i+j] = math.Exp(z[i+j]) / s
+		}
+	}
+	return p
 }
 
 func TestEvaluate(t *testing.T) {
@@ -60,7 +75,7 @@ func TestEvaluate(t *testing.T) {
 		{"reshaped examples", orttest.Linear([]int64{2}, linearW, linearB, ""), grid, true},
 	} {
 		t.Run(test.name, func(t *testing.T) {
-			ev, err := export.Evaluate(test.model, test.name, test.set)
+			ev, err := predict.Evaluate(test.model, test.name, test.set, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,18 +83,31 @@ func TestEvaluate(t *testing.T) {
 			if len(ev.Scores) != n || ev.Output != "y" || ev.SoftmaxApplied != test.softmax {
 				t.Fatalf("%d rows of output %q, softmax applied %v; want %d rows of \"y\", %v", len(ev.Scores), ev.Output, ev.SoftmaxApplied, n, test.softmax)
 			}
-			probs := softmaxRows(float32s(want[:3*n]), 3)
+			probs := expNormalize(want[:3*n], 3)
 			wantScores := want[:3*n]
 			if !test.softmax {
 				wantScores = probs
 			}
-			if d := maxAbsDiff(t, flatten(ev.Scores), wantScores); d > 1e-6 {
+			if d := testutil.MaxAbsDiff(t, flatten(ev.Scores), wantScores); d > 1e-6 {
 				t.Errorf("scores differ from the closed form by %g", d)
 			}
-			if d := maxAbsDiff(t, flatten(ev.Probabilities), probs); d > 1e-6 {
+			if d := testutil.MaxAbsDiff(t, flatten(ev.Probabilities), probs); d > 1e-6 {
 				t.Errorf("probabilities differ from the closed form's softmax by %g", d)
 			}
 		})
+	}
+
+	// A kind given overrides detection: probabilities read as logits are softmaxed again.
+	ev, err := predict.Evaluate(orttest.Linear([]int64{2}, linearW, linearB, "Softmax"), "forced", set, predict.Logits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ev.SoftmaxApplied {
+		t.Error("kind Logits: softmax not applied")
+	}
+	if _, err := predict.Evaluate(orttest.Linear([]int64{2}, linearW, linearB, ""), "odd", set, "scores"); err == nil ||
+		!strings.Contains(err.Error(), `output kind "scores"`) {
+		t.Errorf("unknown kind: error %v", err)
 	}
 
 	for _, test := range []struct {
@@ -88,14 +116,14 @@ func TestEvaluate(t *testing.T) {
 		want string
 	}{
 		{"wrong example size", &dataset.Set{X: make([]float32, 6), Shape: []int{3}, Y: []int{0, 1}, Classes: 3, Source: "threes"},
-			`export: evaluate bad on threes: model input "x" takes examples of shape [2] (2 values), the data's are [3] (3 values)`},
+			`predict: evaluate bad on threes: model input "x" takes examples of shape [2] (2 values), the data's are [3] (3 values)`},
 		{"too many classes", &dataset.Set{X: x[:4], Shape: []int{2}, Y: []int{0, 4}, Classes: 5, Source: "five"},
-			"export: evaluate bad: the model scores 3 classes, the data five has 5"},
+			"predict: evaluate bad: the model scores 3 classes, the data five has 5"},
 		{"invalid set", &dataset.Set{X: []float32{float32(math.NaN()), 0}, Shape: []int{2}, Y: []int{0}, Classes: 3, Source: "nan"},
-			"export: evaluate bad: dataset: nan: NaN at row 0"},
+			"predict: evaluate bad: dataset: nan: NaN at row 0"},
 	} {
 		t.Run(test.name, func(t *testing.T) {
-			_, err := export.Evaluate(orttest.Linear([]int64{2}, linearW, linearB, ""), "bad", test.set)
+			_, err := predict.Evaluate(orttest.Linear([]int64{2}, linearW, linearB, ""), "bad", test.set, "")
 			if err == nil || !strings.HasPrefix(err.Error(), test.want) {
 				t.Errorf("error %v, want %q", err, test.want)
 			}

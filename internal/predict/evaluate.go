@@ -1,4 +1,4 @@
-package export
+package predict
 
 import (
 	"fmt"
@@ -7,17 +7,23 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
+	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 )
 
 // evalBatch is the batch size Evaluate runs a model with when its batch dimension is dynamic.
 const evalBatch = 256
 
-// probTolerance is how far from 1 the rows of an output may sum for it to count as probabilities.
-const probTolerance = 1e-4
+// What a classifier's output holds, as recorded by export in OutputMetadata.
+const (
+	Logits        = "logits"
+	Probabilities = "probabilities"
+	// OutputMetadata is the metadata_props key under which an exported model records whether its
+	// output holds Logits or Probabilities (export.MetadataOutput).
+	OutputMetadata = "xreg.export.output"
+)
 
 // Evaluation is what a classifier outputs on a data set.
 type Evaluation struct {
@@ -32,23 +38,25 @@ type Evaluation struct {
 }
 
 // Evaluate runs model, a serialised ONNX classifier (any, not only an export; name identifies it in
-// errors), in onnxruntime over set and returns its first output. The model must have one float32
+// errors), in onnxruntime over set and returns its first output. kind says what the output holds
+// (Logits or Probabilities); "" decides it as described below. The model must have one float32
 // input of shape [N, example…] and a float32 first output with one row of class scores per
 // example; the examples are reshaped to the model's per-example shape when it is static and holds
 // as many values. Whether the output holds probabilities is read from the MetadataOutput entry of
-// an export, and otherwise decided from the values: every row non-negative and summing to 1
-// within 1e-4. A model with a fixed batch size is run with that size (the last batch padded).
-func Evaluate(model []byte, name string, set *dataset.Set) (*Evaluation, error) {
-	ev, err := evaluate(model, name, set, "")
+// an export (OutputMetadata), and otherwise decided from the values: every row a probability vector
+// (probs.Check). A model with a fixed batch size is run with that size (the last batch padded).
+func Evaluate(model []byte, name string, set *dataset.Set, kind string) (*Evaluation, error) {
+	ev, err := evaluate(model, name, set, kind)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("predict: %w", err)
 	}
 	return ev, nil
 }
 
-// evaluate is Evaluate, with the output kind given (Logits, Probabilities) or "" to detect it. Its
-// errors do not start with the package name.
 func evaluate(model []byte, name string, set *dataset.Set, kind string) (*Evaluation, error) {
+	if kind != "" && kind != Logits && kind != Probabilities {
+		return nil, fmt.Errorf("evaluate %s: output kind %q is not %s or %s", name, kind, Logits, Probabilities)
+	}
 	if set == nil {
 		return nil, fmt.Errorf("evaluate %s: no data", name)
 	}
@@ -59,7 +67,7 @@ func evaluate(model []byte, name string, set *dataset.Set, kind string) (*Evalua
 		var mp onnxpb.ModelProto
 		if err := proto.Unmarshal(model, &mp); err == nil {
 			for _, e := range mp.GetMetadataProps() {
-				if e.GetKey() == MetadataOutput && (e.GetValue() == Logits || e.GetValue() == Probabilities) {
+				if e.GetKey() == OutputMetadata && (e.GetValue() == Logits || e.GetValue() == Probabilities) {
 					kind = e.GetValue()
 				}
 			}
@@ -127,7 +135,7 @@ func evaluate(model []byte, name string, set *dataset.Set, kind string) (*Evalua
 	}
 	if kind == "" {
 		kind = Logits
-		if allProbabilities(ev.Scores) {
+		if probs.AreDistributions(ev.Scores) {
 			kind = Probabilities
 		}
 	}
@@ -135,8 +143,9 @@ func evaluate(model []byte, name string, set *dataset.Set, kind string) (*Evalua
 		ev.Probabilities = ev.Scores
 	} else {
 		ev.SoftmaxApplied = true
-		if ev.Probabilities, err = calib.Softmax(ev.Scores); err != nil {
-			return nil, fmt.Errorf("evaluate %s: %w", name, err)
+		ev.Probabilities = make([][]float64, len(ev.Scores))
+		for i, row := range ev.Scores {
+			ev.Probabilities[i] = probs.Softmax(nil, row)
 		}
 	}
 	return ev, nil
@@ -169,20 +178,4 @@ func exampleShape(in ort.Info, set *dataset.Set) ([]int64, error) {
 		out[i] = int64(set.Shape[i])
 	}
 	return out, nil
-}
-
-func allProbabilities(rows [][]float64) bool {
-	for _, row := range rows {
-		s := 0.0
-		for _, v := range row {
-			if v < 0 {
-				return false
-			}
-			s += v
-		}
-		if math.Abs(s-1) > probTolerance {
-			return false
-		}
-	}
-	return true
 }
