@@ -8,6 +8,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/npytest"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -125,24 +126,7 @@ func f64(x []float32) []float64 {
 
 // setRegs sets every element of every noise parameter of m to logSigma.
 func setRegs(t testing.TB, m *onnximport.Model, logSigma float32) {
-	t.Helper()
-	regs, err := inject.Regs(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range regs {
-		if r.Kind != inject.KindNoise {
-			continue
-		}
-		old := m.Graph.Initializers[r.Name]
-		v := make([]float32, old.Size())
-		for i := range v {
-			v[i] = logSigma
-		}
-		if err := m.SetInitializer(onnximport.NewFloatTensor(r.Name, old.Dims, v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.SetLogSigma(t, m, logSigma)
 }
 
 // maxRowsDiff returns max |want[i][j] − got[i·C + j]| for rows of C = len(want[i]) values.

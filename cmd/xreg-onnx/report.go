@@ -31,6 +31,12 @@ score, ECE (equal-width and equal-mass bins), MCE, per-class accuracy and a reli
 model, side by side. A model whose output is not a probability vector is softmaxed. With --log (the
 JSONL log of xreg-onnx train) the report also plots the σ trajectory.
 
+--mc K evaluates every stochastic --model (an injected or trained model before export, whose noise
+runs in onnxruntime) by fresh Monte-Carlo averaging: each example is replicated K times, each copy
+draws its own noise, and the K probability vectors are averaged. That is the prediction the learned
+σ is trained for; put the exports beside it (plain, --temperature, frozen --mc) to see what each
+keeps of it. Deterministic models are evaluated once whatever --mc says.
+
 Example:
   xreg-onnx report --model orig.onnx --name original --model fine.onnx --name fine-tuned \
       --model fine.temp.onnx --name temperature --data test-images-idx3-ubyte.gz -o report/`,
@@ -44,6 +50,8 @@ Example:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report", Usage: "report `DIR`"},
 			&cli.IntFlag{Name: "bins", Value: calib.DefaultBins, Usage: "confidence `BINS` of ECE, MCE and the reliability diagrams"},
 			&cli.StringFlag{Name: "title", Usage: "report `TITLE`"},
+			&cli.IntFlag{Name: "mc", Usage: "fresh Monte-Carlo draws per example for stochastic (injected or trained, not exported) models: `K` (0: one noisy pass)"},
+			&cli.Int64Flag{Name: "seed", Usage: "`SEED` of the --mc draws"},
 		},
 		Action: runReport,
 	})
@@ -57,6 +65,10 @@ type reportModel struct {
 	model *onnximport.Model
 	// provenance adds the model's xreg metadata to the report.
 	provenance bool
+	// mc > 0 evaluates a stochastic model by fresh Monte-Carlo averaging of mc draws per example
+	// (export.EvaluateMC) with seed.
+	mc   int
+	seed int64
 }
 
 func runReport(c *cli.Context) error {
@@ -64,6 +76,9 @@ func runReport(c *cli.Context) error {
 		return fmt.Errorf("report: unexpected arguments %q (models are given with --model)", c.Args().Slice())
 	}
 	paths, names := c.StringSlice("model"), c.StringSlice("name")
+	if c.Int("mc") < 0 {
+		return fmt.Errorf("report: --mc %d: want a positive number of draws per example (or 0 for one noisy pass)", c.Int("mc"))
+	}
 	if len(names) != 0 && len(names) != len(paths) {
 		return fmt.Errorf("report: %d --name for %d --model; give one name per model or none", len(names), len(paths))
 	}
@@ -86,6 +101,9 @@ func runReport(c *cli.Context) error {
 			return fmt.Errorf("report: --model: %w", err)
 		}
 		models[i] = reportModel{name: name, path: p, data: data, provenance: true}
+		if predict.IsStochastic(data) {
+			models[i].mc, models[i].seed = c.Int("mc"), c.Int64("seed")
+		}
 	}
 	set, err := loadReportData(c.String("data"), c.String("labels"), c.Int("limit"))
 	if err != nil {
@@ -139,7 +157,13 @@ func measure(r *calib.Report, models []reportModel, set *dataset.Set, bins int) 
 		if label == "" {
 			label = rm.name
 		}
-		ev, err := predict.Evaluate(data, label, set, "")
+		var ev *predict.Evaluation
+		var err error
+		if rm.mc > 0 {
+			ev, err = predict.EvaluateMC(data, label, set, rm.mc, rm.seed)
+		} else {
+			ev, err = predict.Evaluate(data, label, set, "")
+		}
 		if err != nil {
 			return err
 		}
@@ -159,6 +183,11 @@ func measure(r *calib.Report, models []reportModel, set *dataset.Set, bins int) 
 			r.Provenance[prefix+"file"] = rm.path
 		}
 		r.Provenance[prefix+"output"] = fmt.Sprintf("%q (%s)", ev.Output, map[bool]string{true: "logits, softmaxed", false: "probabilities"}[ev.SoftmaxApplied])
+		if rm.mc > 0 {
+			r.Provenance[prefix+"evaluation"] = fmt.Sprintf("fresh Monte-Carlo average of %d noise draws per example in onnxruntime (seed %d)", rm.mc, rm.seed)
+		} else if predict.IsStochastic(data) {
+			r.Provenance[prefix+"evaluation"] = "one noisy pass (the model is stochastic; --mc K averages K fresh draws per example)"
+		}
 		for k, v := range provenanceOf(metadataOf(data)) {
 			r.Provenance[prefix+k] = v
 		}

@@ -137,6 +137,7 @@ func TestReportErrors(t *testing.T) {
 			`model input "x" takes examples of shape [2] (2 values), the data's are [1 28 28] (784 values)`},
 		{"empty log", []string{"--model", logits, "--data", data, "--log", data}, "report: --log: calib: trajectory"},
 		{"bins", []string{"--model", logits, "--data", data, "--bins", "0"}, "report: --bins 0: want at least 1"},
+		{"negative mc", []string{"--model", logits, "--data", data, "--mc", "-2"}, "report: --mc -2: want a positive number"},
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "report")
@@ -151,5 +152,33 @@ func TestReportErrors(t *testing.T) {
 				t.Error("a report was written")
 			}
 		})
+	}
+}
+
+// TestReportMC: report --mc K on an injected cnn-bn (pre-affine, σ ≈ 0) gives the original model's
+// metrics (fresh Monte-Carlo averaging of draws that add nothing), names the evaluation in the
+// provenance, and leaves the deterministic original evaluated once.
+func TestReportMC(t *testing.T) {
+	orttest.Require(t)
+	dir := t.TempDir()
+	injected := filepath.Join(dir, "cnn-bn.xreg.onnx")
+	orig := filepath.Join("..", "..", "testdata", "models", "cnn-bn.onnx")
+	if out, err := runInjectCLI("--placement", "pre-affine", "--sigma0", "1e-12", "-o", injected, orig); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "report")
+	data := filepath.Join("..", "..", "testdata", "fmnist-small", "test-images-idx3-ubyte.gz")
+	printed, err := runExportCLI("report", "--model", injected, "--name", "injected", "--model", orig, "--name", "original",
+		"--data", data, "--limit", "200", "--mc", "3", "--seed", "4", "-o", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed)
+	}
+	r := readReportJSON(t, out)
+	a, b := r.Models[0].Metrics, r.Models[1].Metrics
+	if a.Accuracy != b.Accuracy || math.Abs(a.NLL-b.NLL) > 1e-5 || math.Abs(a.ECE-b.ECE) > 1e-5 {
+		t.Errorf("injected with σ≈0 under --mc 3: accuracy %v NLL %v ECE %v; original %v %v %v", a.Accuracy, a.NLL, a.ECE, b.Accuracy, b.NLL, b.ECE)
+	}
+	if !strings.Contains(r.Provenance["injected: evaluation"], "fresh Monte-Carlo average of 3") || r.Provenance["original: evaluation"] != "" {
+		t.Errorf("provenance %v", r.Provenance)
 	}
 }

@@ -7,7 +7,10 @@
 // one score vector per example; if every row is already a probability vector (probs.Check:
 // non-negative, summing to 1 within probs.Tolerance) it is returned as is, otherwise softmax is
 // applied to every row, and the result says which. Evaluate first honours an export's
-// OutputMetadata entry.
+// OutputMetadata entry. EvaluateMC evaluates a stochastic model (injected or trained, before
+// export) by fresh Monte-Carlo averaging: every example replicated K times in the batch, each copy
+// with its own noise draw from onnxruntime's seeded random nodes, the K probability vectors
+// averaged (report --mc, xreg-bench).
 //
 // Input shapes: an input fits the model when it has the model's rank and equal sizes wherever the
 // model's dimension is fixed (-1 in ort.Info accepts any size). A single example without the batch

@@ -10,6 +10,9 @@ import (
 	"runtime"
 	"sort"
 	"testing"
+
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
 // Root returns the repository's root folder, found from this file's location.
@@ -89,4 +92,26 @@ func MaxAbsDiff[A, B float32 | float64](t testing.TB, a []A, b []B) float64 {
 // Close reports whether |got − want| ≤ atol + rtol·|want| (numpy.isclose; NaN is never close).
 func Close(got, want, atol, rtol float64) bool {
 	return math.Abs(got-want) <= atol+rtol*math.Abs(want)
+}
+
+// SetLogSigma sets every element of every noise parameter (log σ) of the injected model m to v.
+func SetLogSigma(t testing.TB, m *onnximport.Model, v float32) {
+	t.Helper()
+	regs, err := inject.Regs(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range regs {
+		if r.Kind != inject.KindNoise {
+			continue
+		}
+		old := m.Graph.Initializers[r.Name]
+		data := make([]float32, old.Size())
+		for i := range data {
+			data[i] = v
+		}
+		if err := m.SetInitializer(onnximport.NewFloatTensor(r.Name, old.Dims, data)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
