@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/xreg-onnx
 OUT ?= out/demo
 
-.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol proto
+.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol proto bench-ridge bench-lasso bench-spline
 
 setup:
 	@scripts/setup.sh
@@ -52,3 +52,14 @@ bench-protocol: setup
 	$(GO) run ./cmd/xreg-bench -model mlp-ln -out results/protocol
 	$(GO) run -tags cblas ./cmd/xreg-bench -model cnn-bn -out results/protocol
 	$(GO) run ./cmd/xreg-bench -summary results/protocol > results/protocol/SUMMARY.md
+
+# The norm-based problems of the protocol and the spline example (seconds each): Markdown tables on
+# stdout, as pasted into BENCHMARKS.md; the plots go to docs/.
+bench-ridge:
+	$(GO) run ./cmd/xreg-normbench -problem ridge
+
+bench-lasso:
+	$(GO) run ./cmd/xreg-normbench -problem lasso -plot docs/lasso-path.png
+
+bench-spline:
+	$(GO) run ./cmd/xreg-normbench -problem spline -plot docs/spline-fit.png

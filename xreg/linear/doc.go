@@ -14,7 +14,7 @@
 //     weights (the lasso's optimality condition), so exact zeros appear as on the lasso path.
 //     L1Project replaces the training step by a gradient step followed by the exact Euclidean
 //     projection onto the L1 ball of the current norm, which removes the drift of ‖w‖₁ that the
-//     paper's rule shows when weights leave and re-enter (DriftL1 measures it).
+//     paper's rule shows when weights leave and re-enter (L1Fit.Drift measures it).
 //   - Smoothing splines (CrossSpline): cubic B-spline regression whose complexity is the
 //     integrated squared second derivative βᵀΩβ (SplinePenalty). In the eigenbasis of Ω the
 //     problem is L2 cross-regularization of the penalised coordinates with the null space of Ω

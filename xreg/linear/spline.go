@@ -260,3 +260,13 @@ func SplineGrid(b Basis, train, reg Data, lambdas []float64) (GridFit, error) {
 	g.Elapsed = time.Since(start)
 	return g, nil
 }
+
+// MSE is the mean squared error on d (one feature, x) of the spline with coefficients coef.
+func (b Basis) MSE(coef []float64, d Data) float64 {
+	var s float64
+	for i, x := range d.X {
+		e := b.Eval(coef, x[0]) - d.Y[i]
+		s += e * e
+	}
+	return s / float64(d.Len())
+}
