@@ -106,8 +106,8 @@ type Report struct {
 	Notes []string
 }
 
-// ErrNotInjected is returned (wrapped) for a model that carries no regs metadata.
-var ErrNotInjected = errors.New("model was not injected")
+// ErrNotInjected is returned (wrapped) for a model that carries no regs metadata (inject's).
+var ErrNotInjected = inject.ErrNotInjected
 
 // Apply rewrites the trained model m in place into its export (see the package documentation) and
 // reports what it did. On error m is unchanged.
@@ -252,33 +252,11 @@ func readRegs(m *onnximport.Model) ([]inject.Reg, error) {
 		return nil, fmt.Errorf("%w: it has no %s metadata; export reads the output of `xreg-onnx inject` or `xreg-onnx train`",
 			ErrNotInjected, inject.MetadataRegs)
 	}
-	if v, _ := m.Metadata(inject.MetadataVersion); v != inject.FormatVersion {
-		return nil, fmt.Errorf("metadata %s is %q; this version reads regs format %q", inject.MetadataVersion, v, inject.FormatVersion)
+	regs, err := inject.Regs(m)
+	if re := (*inject.RegsError)(nil); errors.As(err, &re) {
+		return nil, re.Err // Apply names the model
 	}
-	s, _ := m.Metadata(inject.MetadataRegs)
-	var regs []inject.Reg
-	if err := json.Unmarshal([]byte(s), &regs); err != nil {
-		return nil, fmt.Errorf("metadata %s: %w", inject.MetadataRegs, err)
-	}
-	if len(regs) == 0 {
-		return nil, fmt.Errorf("%w: its %s metadata lists no regularization parameter", ErrNotInjected, inject.MetadataRegs)
-	}
-	for i, r := range regs {
-		what := fmt.Sprintf("%s entry %d", inject.MetadataRegs, i)
-		switch {
-		case r.Name == "":
-			return nil, fmt.Errorf("%s has no parameter name", what)
-		case r.Kind != inject.KindNoise && r.Kind != inject.KindAugment:
-			return nil, fmt.Errorf("%s (%s): kind %q is not %s or %s", what, r.Name, r.Kind, inject.KindNoise, inject.KindAugment)
-		case r.Kind == inject.KindNoise && r.Mode != inject.Additive && r.Mode != inject.Multiplicative:
-			return nil, fmt.Errorf("%s (%s): noise mode %q is not %s or %s", what, r.Name, r.Mode, inject.Additive, inject.Multiplicative)
-		case r.Value == "" || r.Output == "":
-			return nil, fmt.Errorf("%s (%s): the value or output name is missing", what, r.Name)
-		case len(r.Nodes) == 0:
-			return nil, fmt.Errorf("%s (%s): lists no added nodes", what, r.Name)
-		}
-	}
-	return regs, nil
+	return regs, err
 }
 
 // learnedValues reads every reg's parameter from m and checks it.

@@ -27,6 +27,25 @@ type point struct {
 	axes []int64
 }
 
+// Point is a normalization point: Node names the node after which Apply adds noise (the
+// normalization node, or the last node of a decomposed layer norm), Op its normalization op
+// ("LayerNormalization(decomposed)" for a spelled-out layer norm).
+type Point struct {
+	Node, Op string
+}
+
+// Points returns the normalization points of g in topological order: where Apply adds noise
+// before Options.Where and Skip select among them. It is the one detection of normalization;
+// `xreg-onnx inspect` lists it.
+func Points(g *onnximport.Graph) []Point {
+	ps := findPoints(g)
+	out := make([]Point, len(ps))
+	for i, p := range ps {
+		out[i] = Point{Node: p.node.Name, Op: p.op}
+	}
+	return out
+}
+
 // findPoints returns the normalization points of g in topological order.
 func findPoints(g *onnximport.Graph) []*point {
 	var out []*point

@@ -151,18 +151,60 @@ func Plan(m *onnximport.Model, opt Options) (*Report, error) {
 	return rewrite(m, newEditor(m), opt)
 }
 
-// Regs returns the regs recorded in an injected model's metadata.
+// ErrNotInjected is returned (wrapped) by Regs for a model whose metadata lists no reg.
+var ErrNotInjected = errors.New("model was not injected")
+
+// RegsError is the error of Regs: Err says what is wrong with Model's regs metadata (it wraps
+// ErrNotInjected when there is none).
+type RegsError struct {
+	Model string
+	Err   error
+}
+
+func (e *RegsError) Error() string { return "inject: " + e.Model + ": " + e.Err.Error() }
+func (e *RegsError) Unwrap() error { return e.Err }
+
+// Regs returns the regs recorded in an injected model's metadata, parsed and validated: the one
+// reader of MetadataRegs (train and export use it). Errors are *RegsError.
 func Regs(m *onnximport.Model) ([]Reg, error) {
+	regs, err := decodeRegs(m)
+	if err != nil {
+		return nil, &RegsError{Model: modelName(m), Err: err}
+	}
+	return regs, nil
+}
+
+func decodeRegs(m *onnximport.Model) ([]Reg, error) {
 	s, ok := m.Metadata(MetadataRegs)
 	if !ok {
-		return nil, fmt.Errorf("inject: %s has no %s metadata: it was not made by inject", modelName(m), MetadataRegs)
+		return nil, fmt.Errorf("%w: it has no %s metadata", ErrNotInjected, MetadataRegs)
 	}
 	if v, _ := m.Metadata(MetadataVersion); v != FormatVersion {
-		return nil, fmt.Errorf("inject: %s: metadata %s is %q, this version reads %q", modelName(m), MetadataVersion, v, FormatVersion)
+		return nil, fmt.Errorf("metadata %s is %q; this version reads regs format %q", MetadataVersion, v, FormatVersion)
 	}
 	var regs []Reg
 	if err := json.Unmarshal([]byte(s), &regs); err != nil {
-		return nil, fmt.Errorf("inject: %s: metadata %s: %w", modelName(m), MetadataRegs, err)
+		return nil, fmt.Errorf("metadata %s: %w", MetadataRegs, err)
+	}
+	if len(regs) == 0 {
+		return nil, fmt.Errorf("%w: its %s metadata lists no regularization parameter", ErrNotInjected, MetadataRegs)
+	}
+	for i, r := range regs {
+		what := fmt.Sprintf("%s entry %d", MetadataRegs, i)
+		switch {
+		case r.Name == "":
+			return nil, fmt.Errorf("%s has no parameter name", what)
+		case r.Kind != KindNoise && r.Kind != KindAugment:
+			return nil, fmt.Errorf("%s (%s): kind %q is not %s or %s", what, r.Name, r.Kind, KindNoise, KindAugment)
+		case r.Kind == KindNoise && r.Mode != Additive && r.Mode != Multiplicative:
+			return nil, fmt.Errorf("%s (%s): noise mode %q is not %s or %s", what, r.Name, r.Mode, Additive, Multiplicative)
+		case r.Kind == KindNoise && r.Placement != "" && r.Placement != PostAffine && r.Placement != PreAffine:
+			return nil, fmt.Errorf("%s (%s): placement %q is not %s or %s", what, r.Name, r.Placement, PostAffine, PreAffine)
+		case r.Value == "" || r.Output == "":
+			return nil, fmt.Errorf("%s (%s): the value or output name is missing", what, r.Name)
+		case len(r.Nodes) == 0:
+			return nil, fmt.Errorf("%s (%s): lists no added nodes", what, r.Name)
+		}
 	}
 	return regs, nil
 }

@@ -9,13 +9,14 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
 func init() {
 	commands = append(commands, &cli.Command{
 		Name:      "inspect",
-		Usage:     "print a model's opset, inputs/outputs, op counts, parameters, normalization nodes and unsupported nodes",
+		Usage:     "print a model's opset, inputs/outputs, op counts, parameters, normalization points and unsupported nodes",
 		ArgsUsage: "model.onnx",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -46,12 +47,6 @@ func shapeString(v *onnximport.Value) string {
 		}
 	}
 	return "[" + strings.Join(parts, " × ") + "]"
-}
-
-// normalizationOps are the op types the tool treats as normalization layers.
-var normalizationOps = map[string]bool{
-	"BatchNormalization": true, "LayerNormalization": true,
-	"InstanceNormalization": true, "GroupNormalization": true,
 }
 
 func writeInspect(w io.Writer, m *onnximport.Model) error {
@@ -96,15 +91,10 @@ func writeInspect(w io.Writer, m *onnximport.Model) error {
 	tw.Flush()
 	fmt.Fprintf(w, "\nparameters %d float values in %d initializers (running statistics included)\n", m.ParamCount(), len(m.Graph.Initializers))
 
-	var norms []string
-	for _, n := range m.Graph.Nodes {
-		if normalizationOps[n.OpType] {
-			norms = append(norms, fmt.Sprintf("  %s (%s)", n.Name, n.OpType))
-		}
-	}
-	fmt.Fprintf(w, "\nnormalization nodes %d\n", len(norms))
-	for _, s := range norms {
-		fmt.Fprintln(w, s)
+	points := inject.Points(m.Graph)
+	fmt.Fprintf(w, "\nnormalization points %d (where inject adds noise)\n", len(points))
+	for _, p := range points {
+		fmt.Fprintf(w, "  %s (%s)\n", p.Node, p.Op)
 	}
 	if len(m.Unsupported) == 0 {
 		fmt.Fprintln(w, "\nunsupported nodes: none")
