@@ -6,7 +6,9 @@
 // Build turns every ONNX node into Gorgonia nodes through a registry of op builders, one per
 // supported op type (onnximport.SupportedOps). Shapes are static: graph inputs take the batch size
 // of BuildOptions, and every node's shape is known when it is built. Float initializers used as op
-// data become learnable parameter nodes (Net.Params), bound to tensors in Net.Values that several
+// data, and the other weights onnximport.Model.Weights finds (Identity outputs of initializers,
+// Constant nodes feeding weight slots, BuildOptions.Weights.Select), become learnable parameter
+// nodes (Net.Params) named by the value the ops read, bound to tensors in Net.Values that several
 // nets (for example one per batch size) can share through BuildOptions.Values; running statistics
 // are listed in Net.State. Constants, and shape arithmetic on constants, are folded at build time.
 // RandomNormalLike and RandomUniformLike nodes become noise inputs (Net.Noise) that each forward

@@ -23,6 +23,10 @@ type BuildOptions struct {
 	// Values binds initializers to existing tensors, so that several Nets (e.g. one per batch size)
 	// share parameters and running statistics. Missing names are created from the model.
 	Values map[string]*tensor.Dense
+	// Weights says which values besides the float initializers are params or state (see
+	// onnximport.Model.Weights): Identity outputs of initializers, Constant nodes feeding weight
+	// slots, and what Weights.Select picks.
+	Weights onnximport.WeightOptions
 }
 
 // Net is an ONNX graph built as a Gorgonia expression graph.
@@ -93,6 +97,16 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 	}
 	for name, t := range m.Graph.Initializers {
 		b.consts[name] = t
+	}
+	weights, _, err := m.Weights(opt.Weights)
+	if err != nil {
+		return nil, fmt.Errorf("xreg: %w", err)
+	}
+	b.weights = map[string]*onnximport.Tensor{}
+	for _, w := range weights {
+		if w.Store != onnximport.StoreInitializer {
+			b.weights[w.Name] = w.Value
+		}
 	}
 	for _, in := range m.Graph.Inputs {
 		shape, err := b.inputShape(in)
@@ -203,8 +217,11 @@ func (b *builder) param(t *onnximport.Tensor) (*gorgonia.Node, error) {
 // State returns the shared tensor of the node's i-th input as running state (not learnable).
 func (b *builder) State(n *onnximport.Node, i int) (*tensor.Dense, error) {
 	t, ok := b.model.Graph.Initializers[n.Input(i)]
+	if w, isWeight := b.weights[n.Input(i)]; isWeight {
+		t, ok = w, true
+	}
 	if !ok || !t.DType.IsFloat() {
-		return nil, fmt.Errorf("%v: input %q must be a float initializer", n, n.Input(i))
+		return nil, fmt.Errorf("%v: input %q must be a float initializer, a Constant or an Identity of one", n, n.Input(i))
 	}
 	v, err := b.value(t)
 	if err != nil {

@@ -26,6 +26,9 @@ func init() {
 
 // buildConstant folds a Constant node into a build-time value.
 func buildConstant(b *builder, n *onnximport.Node) error {
+	if _, isWeight := b.weights[n.Outputs[0]]; isWeight {
+		return nil // a param: built when first read
+	}
 	t, err := onnximport.ConstantValue(n)
 	if err != nil {
 		return err
@@ -357,6 +360,9 @@ func buildDropout(b *builder, n *onnximport.Node) error {
 // buildIdentity forwards its input (Identity, and Dropout: the executor is deterministic, noise is
 // the regularizer's job).
 func buildIdentity(b *builder, n *onnximport.Node) error {
+	if _, isWeight := b.weights[n.Outputs[0]]; isWeight {
+		return nil // a param of its own, not tied to its source: built when first read
+	}
 	if t, ok := b.Const(n, 0); ok && !b.isParam(n.Input(0)) {
 		b.SetConst(n, 0, t)
 		return nil

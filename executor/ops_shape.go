@@ -41,8 +41,12 @@ func (b *builder) foldable(n *onnximport.Node, i int) (*onnximport.Tensor, bool)
 	return b.Const(n, i)
 }
 
-// isParam reports whether the value is a float initializer, which the net treats as learnable.
+// isParam reports whether the value is a float initializer or another weight (Identity or
+// Constant output, see BuildOptions.Weights), which the net treats as learnable.
 func (b *builder) isParam(name string) bool {
+	if _, ok := b.weights[name]; ok {
+		return true
+	}
 	t, ok := b.model.Graph.Initializers[name]
 	return ok && t.DType.IsFloat()
 }

@@ -196,7 +196,7 @@ func buildLayerNorm(b *builder, n *onnximport.Node) error {
 // constAllEqual reports whether the node's i-th input is a build-time constant (not a learnable
 // initializer) whose elements all equal v.
 func (b *builder) constAllEqual(n *onnximport.Node, i int, v float32) bool {
-	if _, learnable := b.model.Graph.Initializers[n.Input(i)]; learnable {
+	if b.isParam(n.Input(i)) {
 		return false
 	}
 	t, ok := b.Const(n, i)

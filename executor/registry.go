@@ -34,7 +34,10 @@ type builder struct {
 	// consts holds values known at build time (non-learnable initializers such as shapes and
 	// axes, Constant outputs, and values folded from them).
 	consts map[string]*onnximport.Tensor
-	net    *Net
+	// weights are the params and state that are not initializers (Identity outputs, Constant
+	// outputs), by value name: never folded, built as learnable nodes when first read.
+	weights map[string]*onnximport.Tensor
+	net     *Net
 }
 
 // Input returns the Gorgonia node of the node's i-th input.
@@ -45,6 +48,9 @@ func (b *builder) Input(n *onnximport.Node, i int) (*gorgonia.Node, error) {
 	}
 	if v, ok := b.vals[name]; ok {
 		return v, nil
+	}
+	if t, ok := b.weights[name]; ok {
+		return b.param(t)
 	}
 	if t, ok := b.model.Graph.Initializers[name]; ok && t.DType.IsFloat() {
 		return b.param(t)

@@ -3,7 +3,11 @@
 //
 // # Names
 //
-//   - θ, the params: the model's own float initializers (weights, normalization scale and bias).
+//   - θ, the params: the model's own weights wherever they live (onnximport.Model.Weights): float
+//     initializers, values an Identity node derives from one (each its own param, even when an
+//     exporter shared the initializer between identical initial values), Constant nodes feeding
+//     weight slots, and what TrainConfig.Trainable selects. A weight slot that cannot be trained
+//     is refused, never silently kept fixed; WriteBack writes each value back where it lives.
 //   - φ, the regs: the parameters inject added (the σ of each noise point, augmentation
 //     magnitudes), listed in the model's xreg.regs metadata.
 //   - The training set moves θ; the regularization set moves φ.

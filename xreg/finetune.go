@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -17,7 +18,7 @@ import (
 // frozenParams returns the params that stay fixed for a --freeze spec: the spec selects the layers
 // that keep training and everything else is frozen. "" freezes nothing; "head" trains the
 // classifier head only; "last:N" trains the last N parameterised nodes; any other value is a
-// regular expression over initializer names selecting the params that train. Regs are never
+// regular expression over param names selecting the params that train. Regs are never
 // frozen by it.
 func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, spec string) (map[string]bool, error) {
 	frozen := map[string]bool{}
@@ -39,11 +40,15 @@ func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, s
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("--freeze %q: want last:N with N ≥ 1", spec)
 		}
+		isParam := map[string]bool{}
+		for _, p := range params {
+			isParam[p] = true
+		}
 		nodes := m.Graph.Nodes
 		for i := len(nodes) - 1; i >= 0 && n > 0; i-- {
 			has := false
 			for _, in := range nodes[i].Inputs {
-				if t, ok := m.Graph.Initializers[in]; ok && t.DType.IsFloat() && !isPhi[in] {
+				if isParam[in] && !isPhi[in] {
 					has = true
 					train[in] = true
 				}
@@ -187,23 +192,34 @@ func resetGemm(m *onnximport.Model, head *onnximport.Node, classes int, seed int
 	return nil
 }
 
-// WriteBack stores trained values (params, regs and running statistics) into the model's
-// initializers; names that are not initializers of m are an error.
+// WriteBack stores trained values (params, regs and running statistics) into the model where each
+// lives (onnximport.Model.SetWeight): an initializer or a Constant node in place; a value fed
+// through Identity nodes into its root, or, when the root is shared with other weights and the
+// value diverged from it, into a new initializer "<name>.unshared" that the Identity then reads.
+// Values stored directly are written first, so that an Identity-fed value is compared with its
+// root's final value.
 func WriteBack(m *onnximport.Model, values map[string]*tensor.Dense) error {
-	for name, v := range values {
-		old, ok := m.Graph.Initializers[name]
-		if !ok {
-			return fmt.Errorf("xreg: write back: %q is not an initializer of the model", name)
-		}
-		data, ok := v.Data().([]float32)
-		if !ok {
-			return fmt.Errorf("xreg: write back: %q holds %T, want float32", name, v.Data())
-		}
-		if len(data) != old.Size() {
-			return fmt.Errorf("xreg: write back: %q has %d values, the model's initializer %v", name, len(data), old.Dims)
-		}
-		if err := m.SetInitializer(onnximport.NewFloatTensor(name, old.Dims, append([]float32(nil), data...))); err != nil {
-			return fmt.Errorf("xreg: write back: %w", err)
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, viaIdentity := range []bool{false, true} {
+		for _, name := range names {
+			w, err := m.ResolveWeight(name)
+			if err != nil {
+				return fmt.Errorf("xreg: write back: %w", err)
+			}
+			if (w.Store == onnximport.StoreIdentity) != viaIdentity {
+				continue
+			}
+			data, ok := values[name].Data().([]float32)
+			if !ok {
+				return fmt.Errorf("xreg: write back: %q holds %T, want float32", name, values[name].Data())
+			}
+			if err := m.SetWeight(w, data); err != nil {
+				return fmt.Errorf("xreg: write back: %w", err)
+			}
 		}
 	}
 	return nil

@@ -76,6 +76,10 @@ type TrainConfig struct {
 	// "last:N" (all but the params of the last N parameterised nodes) or a regular expression
 	// over initializer names.
 	Freeze string
+	// Trainable is a regular expression selecting more values to train as params besides the
+	// weight slots onnximport.Model.Weights finds (Constant or Identity outputs, by value or node
+	// name); a match that cannot be trained is refused.
+	Trainable string
 
 	// Seed makes the run repeatable: data order, noise and regularization batches derive from it.
 	Seed int64
@@ -208,6 +212,7 @@ type trainer struct {
 	model     *onnximport.Model
 	regs      []inject.Reg
 	output    string
+	weights   onnximport.WeightOptions
 	trainNet  *executor.Net
 	regNet    *executor.Net
 	evalNet   *executor.Net // per-epoch deterministic evaluation on the regularization set
@@ -301,8 +306,11 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		return err
 	}
 	t.fprint = fingerprint(m)
+	if t.weights, err = weightOptions(m, regs, cfg.Trainable); err != nil {
+		return err
+	}
 
-	t.trainNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.BatchSize, Training: true})
+	t.trainNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.BatchSize, Training: true, Weights: t.weights})
 	if err != nil {
 		return err
 	}
@@ -347,7 +355,7 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		a.Beta1, a.Beta2 = cfg.Beta1, cfg.Beta2
 	}
 	if cfg.Regs == RegsLearn && len(t.phi) > 0 {
-		t.regNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values})
+		t.regNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values, Weights: t.weights})
 		if err != nil {
 			return err
 		}
@@ -492,7 +500,7 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 	if !cfg.NoEpochEval {
 		if t.evalNet == nil {
 			// Built once: evaluation mode, sharing the trained values.
-			net, err := executor.Build(t.model, executor.BuildOptions{Batch: min(cfg.EvalBatch, reg.Len()), Values: t.values})
+			net, err := executor.Build(t.model, executor.BuildOptions{Batch: min(cfg.EvalBatch, reg.Len()), Values: t.values, Weights: t.weights})
 			if err != nil {
 				return EpochStats{}, err
 			}

@@ -90,6 +90,9 @@ func writeInspect(w io.Writer, m *onnximport.Model) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nparameters %d float values in %d initializers (running statistics included)\n", m.ParamCount(), len(m.Graph.Initializers))
+	if err := writeWeights(w, m); err != nil {
+		return err
+	}
 
 	points := inject.Points(m.Graph)
 	fmt.Fprintf(w, "\nnormalization points %d (where inject adds noise)\n", len(points))
@@ -103,6 +106,63 @@ func writeInspect(w io.Writer, m *onnximport.Model) error {
 	fmt.Fprintf(w, "\nunsupported nodes %d\n", len(m.Unsupported))
 	for _, e := range m.Unsupported {
 		fmt.Fprintf(w, "  %v\n", e)
+	}
+	return nil
+}
+
+// writeWeights lists the tensors train would train (params) or update (state), with where each
+// lives, and the weight slots it would refuse to train around.
+func writeWeights(w io.Writer, m *onnximport.Model) error {
+	opt := onnximport.WeightOptions{}
+	if regs, err := inject.Regs(m); err == nil {
+		added := map[string]bool{}
+		for _, r := range regs {
+			for _, n := range r.Nodes {
+				added[n] = true
+			}
+		}
+		opt.Skip = func(n *onnximport.Node) bool { return added[n.Name] }
+	}
+	ws, bad, err := m.Weights(opt)
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	values, state := 0, 0
+	for _, x := range ws {
+		values += x.Value.Size()
+		if x.State {
+			state++
+		}
+	}
+	fmt.Fprintf(w, "\ntrainable weights %d (%d params, %d running statistics; %d values)\n", len(ws), len(ws)-state, state, values)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tSHAPE\tKIND\tLIVES IN")
+	for _, x := range ws {
+		kind := "param"
+		if x.State {
+			kind = "state"
+		}
+		where := string(x.Store)
+		switch {
+		case x.Store == onnximport.StoreConstant:
+			where = fmt.Sprintf("Constant node %q", x.Root)
+		case x.Store == onnximport.StoreIdentity && x.RootIsConstant:
+			where = fmt.Sprintf("Identity %q of Constant node %q", x.Via[len(x.Via)-1], x.Root)
+		case x.Store == onnximport.StoreIdentity:
+			where = fmt.Sprintf("Identity %q of initializer %q", x.Via[len(x.Via)-1], x.Root)
+		}
+		dims := make([]string, len(x.Value.Dims))
+		for i, d := range x.Value.Dims {
+			dims[i] = fmt.Sprint(d)
+		}
+		fmt.Fprintf(tw, "  %s\t[%s]\t%s\t%s\n", x.Name, strings.Join(dims, "×"), kind, where)
+	}
+	tw.Flush()
+	if len(bad) > 0 {
+		fmt.Fprintf(w, "\nweights that cannot be trained %d (train refuses the model)\n", len(bad))
+		for _, b := range bad {
+			fmt.Fprintf(w, "  %q (%s): %s\n", b.Value, b.Use, b.Reason)
+		}
 	}
 	return nil
 }

@@ -58,7 +58,8 @@ epoch end; --resume continues after a kill (also with a larger training set: φ 
 			&cli.IntFlag{Name: "reg-batch", Usage: "regularization examples per φ update (default: --batch-size)"},
 			&cli.Float64Flag{Name: "sigma", Usage: "override the initial σ of every noise point (e.g. 1 for the fixed-σ baseline)"},
 			&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics); running statistics are never updated by them", Value: "eval"},
-			&cli.StringFlag{Name: "freeze", Usage: "train only the layers this selects and freeze the rest: head, last:N, or a regular expression over initializer names"},
+			&cli.StringFlag{Name: "freeze", Usage: "train only the layers this selects and freeze the rest: head, last:N, or a regular expression over param names"},
+			&cli.StringFlag{Name: "trainable", Usage: "also train the Constant or Identity outputs this regular expression selects (by value or node name); weights of Conv, ConvTranspose, Gemm, MatMul, the Add bias after them and normalization layers train wherever they live without it"},
 			&cli.IntFlag{Name: "reset-head", Usage: "replace the classifier head (a Gemm) by a new one for N classes"},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of data order, noise and splits", Value: 0},
 			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: <output>.ckpt)"},
@@ -109,7 +110,7 @@ func runTrain(c *cli.Context) error {
 		Beta2: c.Float64("beta2"), WeightDecay: c.Float64("weight-decay"), ClipNorm: c.Float64("clip-norm"),
 		LabelSmoothing: c.Float64("label-smoothing"), Regs: xreg.RegMode(c.String("regs")), RegLR: c.Float64("reg-lr"),
 		RegOptimizer: c.String("reg-optimizer"), RegEvery: c.Int("reg-every"), MC: c.Int("mc"), RegBatch: c.Int("reg-batch"),
-		Sigma: c.Float64("sigma"), RegBatchNorm: c.String("reg-batchnorm"), Freeze: c.String("freeze"), Seed: c.Int64("seed"),
+		Sigma: c.Float64("sigma"), RegBatchNorm: c.String("reg-batchnorm"), Freeze: c.String("freeze"), Trainable: c.String("trainable"), Seed: c.Int64("seed"),
 		Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
 	}
 	if err := cfg.Normalize(); err != nil {

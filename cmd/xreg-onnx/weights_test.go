@@ -1,0 +1,85 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// TestTrainRefusesUntrainableWeight: a Conv weight the model computes from constants (here a Mul
+// of two Constant nodes) cannot be trained; inspect lists it and train refuses with one line
+// naming it, instead of training around it with the weight silently fixed. A --trainable pattern
+// that selects nothing is refused too.
+func TestTrainRefusesUntrainableWeight(t *testing.T) {
+	dir := t.TempDir()
+	m, err := onnximport.Load(fixture("models", "cnn-bn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := m.Proto.Graph
+	var keep []*onnxpb.TensorProto
+	var w *onnxpb.TensorProto
+	for _, init := range gp.Initializer {
+		if init.GetName() == "conv1.weight" {
+			w = proto.Clone(init).(*onnxpb.TensorProto)
+			continue
+		}
+		keep = append(keep, init)
+	}
+	w.Name = nil
+	two, err := onnximport.NewFloatTensor("", nil, []float32{2}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	constant := func(out string, v *onnxpb.TensorProto) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{Name: proto.String(out + "/Constant"), OpType: proto.String("Constant"), Output: []string{out},
+			Attribute: []*onnxpb.AttributeProto{{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: v}}}
+	}
+	gp.Initializer = keep
+	gp.Node = append([]*onnxpb.NodeProto{constant("w.half", w), constant("two", two),
+		{Name: proto.String("dequantize"), OpType: proto.String("Mul"), Input: []string{"w.half", "two"}, Output: []string{"conv1.weight"}}}, gp.Node...)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "computed.onnx")
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	out, err := command("inspect", model).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "weights that cannot be trained 1") || !strings.Contains(string(out), `"dequantize" (Mul)`) {
+		t.Errorf("inspect does not list the untrainable weight (%v):\n%s", err, out)
+	}
+	injected := filepath.Join(dir, "computed.xreg.onnx")
+	if out, err := command("inject", "-o", injected, model).CombinedOutput(); err != nil {
+		t.Fatalf("inject: %v\n%s", err, out)
+	}
+	common := []string{"train", "-o", filepath.Join(dir, "out.onnx"), "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"),
+		"--limit", "64", "--reg-fraction", "0.25", "--epochs", "1", "--batch-size", "16"}
+	for _, c := range []struct {
+		name  string
+		extra []string
+		want  []string
+	}{
+		{"computed weight", nil, []string{`"conv1.weight"`, `"dequantize" (Mul)`, "cannot be trained"}},
+		{"selection of nothing", []string{"--trainable", "^nothing$"}, []string{`"^nothing$"`, "selects no"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := command(append(append(common, c.extra...), injected)...).CombinedOutput()
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			s := lines[len(lines)-1]
+			if err == nil || !strings.HasPrefix(s, "xreg-onnx: ") || strings.Contains(string(out), "goroutine") {
+				t.Fatalf("want an error line, got (%v):\n%s", err, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("error %q lacks %q", s, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,220 @@
+package export_test
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/export"
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+	"github.com/xreg-onnx/xreg-onnx/xreg"
+)
+
+// asConstants rewrites m the way paddle2onnx, tf2onnx and frozen graphs store weights: every
+// float initializer becomes a Constant node (named "<name>/Constant", output "<name>") placed
+// before the other nodes, and the model has no initializers left.
+func asConstants(t *testing.T, m *onnximport.Model) {
+	t.Helper()
+	gp := m.Proto.Graph
+	var nodes []*onnxpb.NodeProto
+	var keep []*onnxpb.TensorProto
+	for _, init := range gp.Initializer {
+		if init.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
+			keep = append(keep, init)
+			continue
+		}
+		name := init.GetName()
+		val := proto.Clone(init).(*onnxpb.TensorProto)
+		val.Name = nil
+		nodes = append(nodes, &onnxpb.NodeProto{
+			Name: proto.String(name + "/Constant"), OpType: proto.String("Constant"), Output: []string{name},
+			Attribute: []*onnxpb.AttributeProto{{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: val}},
+		})
+	}
+	gp.Initializer = keep
+	gp.Node = append(nodes, gp.Node...)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// torchvisionDedup rewrites m the way torch ≥ 1.13 exports a torchvision-initialized model: every
+// BatchNormalization takes weight 1, bias 0, running mean 0 and running variance 1, and then, as
+// torch's initializer deduplication does, initializers with the same dims and values are merged:
+// the first keeps its name, each later one becomes an Identity node (output: its own name) reading
+// the first.
+func torchvisionDedup(t *testing.T, m *onnximport.Model) {
+	t.Helper()
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "BatchNormalization" {
+			continue
+		}
+		for i, v := range []float32{1, 0, 0, 1} {
+			w := m.Graph.Initializers[n.Input(i+1)]
+			data := make([]float32, w.Size())
+			for j := range data {
+				data[j] = v
+			}
+			if err := m.SetInitializer(onnximport.NewFloatTensor(w.Name, w.Dims, data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	gp := m.Proto.Graph
+	var keep []*onnxpb.TensorProto
+	var ids []*onnxpb.NodeProto
+	first := map[string]string{}
+	for _, init := range gp.Initializer {
+		tt := m.Graph.Initializers[init.GetName()]
+		key := fmt.Sprint(tt.DType, tt.Dims, tt.Float, tt.Int)
+		root, dup := first[key]
+		if !dup {
+			first[key] = init.GetName()
+			keep = append(keep, init)
+			continue
+		}
+		ids = append(ids, &onnxpb.NodeProto{Name: proto.String("Identity_" + init.GetName()), OpType: proto.String("Identity"),
+			Input: []string{root}, Output: []string{init.GetName()}})
+	}
+	if len(ids) == 0 {
+		t.Fatal("torchvisionDedup: nothing shared")
+	}
+	gp.Initializer = keep
+	gp.Node = append(ids, gp.Node...)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// weightValues returns the current value of every weight the model's Conv, Gemm and
+// BatchNormalization nodes read, by the value name they read.
+func weightValues(t *testing.T, m *onnximport.Model) map[string][]float32 {
+	t.Helper()
+	out := map[string][]float32{}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" && n.OpType != "BatchNormalization" {
+			continue
+		}
+		for i, in := range n.Inputs {
+			if i == 0 || in == "" {
+				continue
+			}
+			w, err := m.ResolveWeight(in)
+			if err != nil {
+				t.Fatalf("%v input %d: %v", n, i, err)
+			}
+			out[in] = append([]float32(nil), w.Value.Floats()...)
+		}
+	}
+	return out
+}
+
+// TestWeightsWhereverTheyLive: a model whose weights are Constant nodes, and a torchvision-style
+// model whose BatchNorm parameters and running statistics arrive through Identity nodes from
+// shared initializers, train like the plain model: every Conv, Gemm and BatchNormalization weight
+// changes (each Identity-fed one on its own, not tied to the others sharing its root); the trained
+// values are written back where they live (the Constant nodes; a shared root is un-shared), the
+// export keeps every node of the model, and onnxruntime running the export gives the trainer's
+// deterministic prediction.
+func TestWeightsWhereverTheyLive(t *testing.T) {
+	orttest.Require(t)
+	train, err := dataset.Load("../testdata/fmnist-small/train-images-idx3-ubyte.gz", dataset.Options{Limit: 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := dataset.Load("../testdata/fmnist-small/reg-images-idx3-ubyte.gz", dataset.Options{Limit: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := dataset.Load("../testdata/fmnist-small/test-images-idx3-ubyte.gz", dataset.Options{Limit: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		model   string
+		rewrite func(*testing.T, *onnximport.Model)
+		store   onnximport.WeightStore
+	}{
+		{"cnn-bn", asConstants, onnximport.StoreConstant},
+		{"vgg11-bn-tiny", torchvisionDedup, onnximport.StoreIdentity},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			m := load(t, tc.model)
+			tc.rewrite(t, m)
+			var nodes []string
+			for _, n := range m.Proto.Graph.Node {
+				nodes = append(nodes, n.GetName())
+			}
+			before := weightValues(t, m)
+			stored := 0
+			for name := range before {
+				if w, _ := m.ResolveWeight(name); w.Store == tc.store {
+					stored++
+				}
+			}
+			if stored == 0 {
+				t.Fatalf("the rewritten model has no weight %s", tc.store)
+			}
+			if _, err := inject.Apply(m, inject.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := xreg.Train(m, train, reg, xreg.TrainConfig{Epochs: 1, BatchSize: 16, RegBatch: 8, MC: 2, RegEvery: 1, LR: 0.01, NoEpochEval: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := xreg.WriteBack(m, res.Values); err != nil {
+				t.Fatal(err)
+			}
+			after := weightValues(t, m)
+			for name, v := range before {
+				if slices.Equal(v, after[name]) {
+					t.Errorf("weight %q did not change in training", name)
+				}
+			}
+			if tc.store == onnximport.StoreIdentity {
+				// Shared roots were un-shared: no two weights are equal any more.
+				seen := map[string]string{}
+				for name, v := range after {
+					key := fmt.Sprint(v)
+					if other, dup := seen[key]; dup {
+						t.Errorf("weights %q and %q are still equal after training: tied", name, other)
+					}
+					seen[key] = name
+				}
+			}
+			want, err := xreg.Predict(m, test, nil, xreg.PredictOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := export.Apply(m, export.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, n := range m.Proto.Graph.Node {
+				got = append(got, n.GetName())
+			}
+			if !slices.Equal(got, nodes) {
+				t.Errorf("export nodes differ from the model's:\n got %s\nwant %s", strings.Join(got, " "), strings.Join(nodes, " "))
+			}
+			probs := softmaxRows(runModel(t, m, test.X, []int64{int64(test.Len()), 1, 28, 28}).Float32, 10)
+			d := 0.0
+			for i, row := range want {
+				for j, p := range row {
+					d = math.Max(d, math.Abs(p-probs[i*10+j]))
+				}
+			}
+			t.Logf("%d weights %s; max |export − trainer| = %.2g", stored, tc.store, d)
+			if d > 1e-4 {
+				t.Errorf("export differs from the trainer's deterministic prediction by %g", d)
+			}
+		})
+	}
+}
