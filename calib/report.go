@@ -63,12 +63,9 @@ func WriteReport(dir string, r *Report) error {
 	if err := checkReport(r); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("calib: report: %w", err)
-	}
 	figs := make([]figure, 0, len(r.Models)+1)
 	for _, m := range r.Models {
-		f, err := renderFigure("reliability-"+FileName(m.Name), m.Name, func(w *bytes.Buffer, format string) error {
+		f, err := renderFigure(reliabilityBase(m.Name), m.Name, func(w *bytes.Buffer, format string) error {
 			return PlotReliability(w, m.Metrics, m.Name, format)
 		})
 		if err != nil {
@@ -85,31 +82,51 @@ func WriteReport(dir string, r *Report) error {
 		}
 		figs = append(figs, f)
 	}
-	for _, f := range figs {
-		if err := writeFile(filepath.Join(dir, f.base+".png"), f.png); err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(dir, f.base+".svg"), f.svg); err != nil {
-			return err
-		}
-	}
-
+	// Everything is rendered before anything is written, so a failure leaves no partial report.
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("calib: report: encode json: %w", err)
-	}
-	if err := writeFile(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
-		return err
-	}
-	if err := writeFile(filepath.Join(dir, "report.md"), markdown(r, figs)); err != nil {
-		return err
 	}
 	h, err := htmlReport(r, figs)
 	if err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, "report.html"), h)
+	var files []reportFile
+	for _, f := range figs {
+		files = append(files, reportFile{f.base + ".png", f.png}, reportFile{f.base + ".svg", f.svg})
+	}
+	files = append(files, reportFile{"report.json", append(js, '\n')}, reportFile{"report.md", markdown(r, figs)},
+		reportFile{"report.html", h})
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("calib: report: %w", err)
+	}
+	for _, f := range files {
+		if err := writeFile(filepath.Join(dir, f.name), f.data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+type reportFile struct {
+	name string
+	data []byte
+}
+
+// ReportFiles returns the names of the files WriteReport writes for models of these names, with
+// or without a σ trajectory, so that a caller can check them before measuring anything.
+func ReportFiles(models []string, trajectory bool) []string {
+	var out []string
+	for _, m := range models {
+		out = append(out, reliabilityBase(m)+".png", reliabilityBase(m)+".svg")
+	}
+	if trajectory {
+		out = append(out, "sigma.png", "sigma.svg")
+	}
+	return append(out, "report.json", "report.md", "report.html")
+}
+
+func reliabilityBase(model string) string { return "reliability-" + FileName(model) }
 
 func checkReport(r *Report) error {
 	if r == nil || len(r.Models) == 0 {

@@ -22,18 +22,17 @@ step "inject learnable noise after every normalization node"
 "$BIN" inject --force -o "$OUT/cnn-bn.xreg.onnx" "$MODEL"
 
 step "train θ on the training split and φ (σ) on the regularization split"
-rm -f "$OUT/cnn-bn.trained.onnx.ckpt"
-"$BIN" train --data "$DATA/train-images-idx3-ubyte.gz" --reg-data "$DATA/reg-images-idx3-ubyte.gz" \
+"$BIN" train --force --data "$DATA/train-images-idx3-ubyte.gz" --reg-data "$DATA/reg-images-idx3-ubyte.gz" \
   --epochs "$EPOCHS" --reg-every 5 --reg-lr 0.05 --mc 4 --seed 0 \
   -o "$OUT/cnn-bn.trained.onnx" "$OUT/cnn-bn.xreg.onnx"
 
 step "export: deterministic, temperature-scaled, and a frozen 4-draw Monte-Carlo ensemble"
-"$BIN" export -o "$OUT/cnn-bn.onnx" "$OUT/cnn-bn.trained.onnx"
-"$BIN" export --temperature --reg-data "$DATA/reg-images-idx3-ubyte.gz" -o "$OUT/cnn-bn.temperature.onnx" "$OUT/cnn-bn.trained.onnx"
-"$BIN" export --mc 4 --seed 0 -o "$OUT/cnn-bn.mc4.onnx" "$OUT/cnn-bn.trained.onnx"
+"$BIN" export --force -o "$OUT/cnn-bn.onnx" "$OUT/cnn-bn.trained.onnx"
+"$BIN" export --force --temperature --reg-data "$DATA/reg-images-idx3-ubyte.gz" -o "$OUT/cnn-bn.temperature.onnx" "$OUT/cnn-bn.trained.onnx"
+"$BIN" export --force --mc 4 --seed 0 -o "$OUT/cnn-bn.mc4.onnx" "$OUT/cnn-bn.trained.onnx"
 
 step "calibration report (onnxruntime, bundled test split)"
-"$BIN" report --data "$DATA/test-images-idx3-ubyte.gz" --log "$OUT/cnn-bn.trained.onnx.log.jsonl" \
+"$BIN" report --force --data "$DATA/test-images-idx3-ubyte.gz" --log "$OUT/cnn-bn.trained.onnx.log.jsonl" \
   --model "$MODEL" --name original \
   --model "$OUT/cnn-bn.onnx" --name fine-tuned \
   --model "$OUT/cnn-bn.temperature.onnx" --name temperature \

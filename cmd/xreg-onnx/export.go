@@ -46,6 +46,7 @@ beside it) is measured on --data and report.json, report.md and report.html are 
 			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` test examples (0: all)"},
 			&cli.StringFlag{Name: "log", Usage: "training log `FILE` (JSONL) whose σ trajectory the report plots"},
 			&cli.IntFlag{Name: "bins", Value: calib.DefaultBins, Usage: "confidence `BINS` of the report's ECE and reliability diagrams"},
+			forceFlag(),
 		},
 		Action: runExport,
 	})
@@ -69,6 +70,18 @@ func runExport(c *cli.Context) error {
 		return fmt.Errorf("export: --data and --log are only used by --report")
 	case c.Int("mc") < 0:
 		return fmt.Errorf("export: --mc %d: want a positive number of draws (or 0 for none)", c.Int("mc"))
+	}
+	outputs := []string{out}
+	if dir := c.String("report"); dir != "" {
+		names := []string{methodNameOf(c.Int("mc"), c.Bool("temperature"))}
+		if c.Int("mc") > 0 || c.Bool("temperature") {
+			names = append([]string{export.Deterministic}, names...)
+		}
+		outputs = append(outputs, reportOutputs(dir, names, c.String("log") != "")...)
+	}
+	if err := checkOutputs(c, "export", outputs, path, c.String("reg-data"), c.String("reg-labels"), c.String("data"),
+		c.String("labels"), c.String("log")); err != nil {
+		return err
 	}
 	m, err := onnximport.Load(path)
 	if err != nil {
@@ -137,10 +150,18 @@ func withPrefix(cmd string, err error) error {
 
 // methodName names the export in reports: "deterministic", "temperature" or "mc-K".
 func methodName(rep *export.Report) string {
-	if rep.Method == export.MC {
-		return fmt.Sprintf("mc-%d", rep.MC)
+	return methodNameOf(rep.MC, rep.Method == export.Temperature)
+}
+
+// methodNameOf is methodName from the flags, before the export is made.
+func methodNameOf(mc int, temperature bool) string {
+	switch {
+	case mc > 0:
+		return fmt.Sprintf("mc-%d", mc)
+	case temperature:
+		return export.Temperature
 	}
-	return rep.Method
+	return export.Deterministic
 }
 
 func printExport(w io.Writer, rep *export.Report, out string) {

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,7 +50,7 @@ func init() {
 			&cli.StringFlag{Name: "augment", Usage: "augment the image input with the comma-separated `TRANSFORMS`: translate, rotate, shear, scale"},
 			&cli.StringFlag{Name: "augment-init", Usage: "initial magnitudes as `KIND=VALUE` pairs, e.g. rotate=15,translate=3 (pixels, degrees, shear, log-scale; defaults " + defaultMagnitudes() + ")"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the table of injection points and write nothing"},
-			&cli.BoolFlag{Name: "force", Usage: "overwrite the output file if it exists"},
+			forceFlag(),
 		},
 		Action: runInject,
 	})
@@ -94,8 +93,11 @@ func runInject(c *cli.Context) error {
 		_, err = fmt.Fprintf(w, "dry run: %s; nothing written\n", summary(rep))
 		return err
 	}
-	out, err := injectOutput(in, c.String("output"), c.Bool("force"))
-	if err != nil {
+	out := c.String("output")
+	if out == "" {
+		out = strings.TrimSuffix(in, filepath.Ext(in)) + ".xreg.onnx"
+	}
+	if err := checkOutputs(c, "inject", []string{out}, in); err != nil {
 		return err
 	}
 	rep, err := inject.Apply(m, opt)
@@ -145,39 +147,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// injectOutput returns the output path: the flag's, or <model>.xreg.onnx beside the input. It
-// refuses the input itself, and an existing file unless force.
-func injectOutput(in, out string, force bool) (string, error) {
-	if out == "" {
-		out = strings.TrimSuffix(in, filepath.Ext(in)) + ".xreg.onnx"
-	}
-	if same, err := sameFile(in, out); err != nil {
-		return "", fmt.Errorf("inject: %w", err)
-	} else if same {
-		return "", fmt.Errorf("inject: --output %s is the input model; the input is never overwritten, choose another file", out)
-	}
-	if _, err := os.Stat(out); err == nil && !force {
-		return "", fmt.Errorf("inject: %s exists; use --force to overwrite it or --output to choose another file", out)
-	}
-	return out, nil
-}
-
-// sameFile reports whether a and b name the same file (b need not exist).
-func sameFile(a, b string) (bool, error) {
-	sb, err := os.Stat(b)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(sa, sb), nil
 }
 
 func summary(rep *inject.Report) string {

@@ -79,6 +79,9 @@ func flagsFirst(app *cli.App, args []string) []string {
 
 func main() {
 	app := newApp()
+	if len(os.Args) < 2 || os.Args[1] != "serve" {
+		trapSignals()
+	}
 	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintf(os.Stderr, "xreg-onnx: %v\n", err)
 		os.Exit(1)

@@ -52,6 +52,7 @@ Example:
 			&cli.StringFlag{Name: "title", Usage: "report `TITLE`"},
 			&cli.IntFlag{Name: "mc", Usage: "fresh Monte-Carlo draws per example for stochastic (injected or trained, not exported) models: `K` (0: one noisy pass)"},
 			&cli.Int64Flag{Name: "seed", Usage: "`SEED` of the --mc draws"},
+			forceFlag(),
 		},
 		Action: runReport,
 	})
@@ -104,6 +105,14 @@ func runReport(c *cli.Context) error {
 		if predict.IsStochastic(data) {
 			models[i].mc, models[i].seed = c.Int("mc"), c.Int64("seed")
 		}
+	}
+	modelNames := make([]string, len(models))
+	for i, m := range models {
+		modelNames[i] = m.name
+	}
+	inputs := append([]string{c.String("data"), c.String("labels"), c.String("log")}, paths...)
+	if err := checkOutputs(c, "report", reportOutputs(c.String("output"), modelNames, c.String("log") != ""), inputs...); err != nil {
+		return err
 	}
 	set, err := loadReportData(c.String("data"), c.String("labels"), c.Int("limit"))
 	if err != nil {

@@ -66,6 +66,8 @@ epoch end; --resume continues after a kill (also with a larger training set: φ 
 			&cli.IntFlag{Name: "checkpoint-every", Usage: "write the checkpoint every N steps (and at every epoch end)", Value: 100},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the checkpoint if it exists"},
 			&cli.StringFlag{Name: "log", Usage: "JSONL log of every φ update and epoch (default: <output>.log.jsonl)"},
+			&cli.BoolFlag{Name: "keep-checkpoint", Usage: "keep the checkpoint after a successful run (by default it is removed once the trained model is written)"},
+			forceFlag(),
 		},
 		Action: runTrain,
 	})
@@ -97,6 +99,9 @@ func runTrain(c *cli.Context) error {
 	if logPath == "" {
 		logPath = out + ".log.jsonl"
 	}
+	if err := checkTrainOutputs(c, path, out, ckpt, logPath); err != nil {
+		return err
+	}
 	shape, classes, err := modelIO(m)
 	if err != nil {
 		return err
@@ -125,6 +130,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// The log comes into existence at its first line, so a run that fails before any leaves none.
 	defer logFile.Close()
 	cfg.Log = logFile
 	w := c.App.ErrWriter
@@ -175,6 +181,11 @@ func runTrain(c *cli.Context) error {
 	}
 	if err := m.Save(out); err != nil {
 		return err
+	}
+	if !c.Bool("keep-checkpoint") {
+		if err := os.Remove(ckpt); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("train: remove the checkpoint of the finished run: %w", err)
+		}
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s (%d steps, %.1f s, %.1f s on φ updates); log %s\n", out, res.Steps, res.Seconds, res.RegSeconds, logPath)
 	return nil
@@ -227,9 +238,28 @@ func loadSplits(c *cli.Context, shape []int, classes int) (train, reg *dataset.S
 	return train, reg, nil
 }
 
-// openLog opens the JSONL log: truncated for a fresh run; when resuming from a checkpoint, cut
-// back to the lines the checkpoint had seen (a killed run may have logged past it) and appended to.
-func openLog(path string, resume bool, ckpt string) (*os.File, error) {
+// checkTrainOutputs applies the overwrite policy to the trained model, the checkpoint and the
+// log. With --resume the checkpoint and log are expected to exist (they are continued); without
+// it, an existing checkpoint is a run that could be resumed, and replacing it takes --force.
+func checkTrainOutputs(c *cli.Context, model, out, ckpt, logPath string) error {
+	inputs := []string{model, c.String("data"), c.String("labels"), c.String("reg-data"), c.String("reg-labels")}
+	if c.Bool("resume") {
+		// Distinct files, none an input; the checkpoint and log may exist.
+		if err := atomicfile.CheckOutputs([]string{out, ckpt, logPath}, inputs, true); err != nil {
+			return checkOutputs(c, "train", []string{out, ckpt, logPath}, inputs...)
+		}
+		return checkOutputs(c, "train", []string{out}, inputs...)
+	}
+	if _, err := os.Stat(ckpt); err == nil && !c.Bool("force") {
+		return fmt.Errorf("train: checkpoint %s exists (a run that stopped early): pass --resume to continue it, or --force to start over", ckpt)
+	}
+	return checkOutputs(c, "train", []string{out, ckpt, logPath}, inputs...)
+}
+
+// openLog opens the JSONL log: created (or replaced) at its first line for a fresh run; when resuming
+// from a checkpoint, cut back to the lines the checkpoint had seen (a killed run may have logged
+// past it) and appended to.
+func openLog(path string, resume bool, ckpt string) (*atomicfile.Lazy, error) {
 	keep := -1
 	if resume {
 		if ck, err := xreg.LoadCheckpoint(ckpt); err == nil {
@@ -237,11 +267,7 @@ func openLog(path string, resume bool, ckpt string) (*os.File, error) {
 		}
 	}
 	if keep < 0 {
-		f, err := os.Create(path)
-		if err != nil {
-			return nil, fmt.Errorf("train: log: %w", err)
-		}
-		return f, nil
+		return atomicfile.NewLazy(path, 0o644, false), nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
@@ -256,14 +282,14 @@ func openLog(path string, resume bool, ckpt string) (*os.File, error) {
 		}
 		cut += j + 1
 	}
+	if cut == 0 {
+		// Nothing to keep: the resumed run starts the log afresh, at its first line.
+		return atomicfile.NewLazy(path, 0o644, false), nil
+	}
 	if err := atomicfile.WriteFile(path, data[:cut], 0o644); err != nil {
 		return nil, fmt.Errorf("train: log: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("train: log: %w", err)
-	}
-	return f, nil
+	return atomicfile.NewLazy(path, 0o644, true), nil
 }
 
 // progress shows a bar on a terminal and plain lines otherwise.
