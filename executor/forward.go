@@ -37,7 +37,7 @@ func (n *Net) Run(feeds map[string]*tensor.Dense, noise Noise) ([]*tensor.Dense,
 	for i, o := range n.Outputs {
 		d, err := denseCopy(o.Value())
 		if err != nil {
-			return nil, fmt.Errorf("xreg: output %q: %w", n.OutputNames[i], err)
+			return nil, fmt.Errorf("executor: output %q: %w", n.OutputNames[i], err)
 		}
 		outs[i] = d
 	}
@@ -65,7 +65,7 @@ func (n *Net) Forward(feeds map[string]*tensor.Dense, noise Noise) error {
 func (e *executor) run() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("xreg: forward pass: %v", r)
+			err = fmt.Errorf("executor: forward pass: %v", r)
 		}
 	}()
 	if e.vm == nil {
@@ -73,7 +73,7 @@ func (e *executor) run() (err error) {
 	}
 	e.vm.Reset()
 	if err := e.vm.RunAll(); err != nil {
-		return fmt.Errorf("xreg: forward pass: %w", err)
+		return fmt.Errorf("executor: forward pass: %w", err)
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func (e *executor) run() (err error) {
 func (n *Net) compile() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("xreg: compile: %v", r)
+			err = fmt.Errorf("executor: compile: %v", r)
 		}
 	}()
 	var roots gorgonia.Nodes
@@ -103,7 +103,7 @@ func (n *Net) compile() (err error) {
 	sub := n.Graph.ExactSubgraphRoots(roots...)
 	prog, locMap, err := gorgonia.CompileFunction(n.Graph, sub.Inputs(), roots)
 	if err != nil {
-		return fmt.Errorf("xreg: compile: %w", err)
+		return fmt.Errorf("executor: compile: %w", err)
 	}
 	opts := []gorgonia.VMOpt{gorgonia.WithPrecompiled(prog, locMap)}
 	if !n.training {
@@ -117,16 +117,16 @@ func (n *Net) compile() (err error) {
 func (n *Net) bindInputs(feeds map[string]*tensor.Dense) error {
 	for name := range feeds {
 		if _, ok := n.Inputs[name]; !ok {
-			return fmt.Errorf("xreg: %q is not an input of the net (inputs: %s)", name, strings.Join(n.InputNames, ", "))
+			return fmt.Errorf("executor: %q is not an input of the net (inputs: %s)", name, strings.Join(n.InputNames, ", "))
 		}
 	}
 	for _, name := range n.InputNames {
 		f, ok := feeds[name]
 		if !ok || f == nil {
-			return fmt.Errorf("xreg: input %q is not fed", name)
+			return fmt.Errorf("executor: input %q is not fed", name)
 		}
 		if err := n.fill(n.Inputs[name], f); err != nil {
-			return fmt.Errorf("xreg: input %q: %w", name, err)
+			return fmt.Errorf("executor: input %q: %w", name, err)
 		}
 	}
 	return nil
@@ -194,7 +194,7 @@ func copyInto[S float](dst *tensor.Dense, src []S) error {
 			d[i] = float64(v)
 		}
 	default:
-		return fmt.Errorf("xreg: input buffer of type %T", d)
+		return fmt.Errorf("executor: input buffer of type %T", d)
 	}
 	return nil
 }
@@ -207,7 +207,7 @@ func (n *Net) bindNoise(noise Noise) error {
 			found = found || in.Name == name
 		}
 		if !found {
-			return fmt.Errorf("xreg: noise value %q names no RandomNormalLike/RandomUniformLike output of the net", name)
+			return fmt.Errorf("executor: noise value %q names no RandomNormalLike/RandomUniformLike output of the net", name)
 		}
 	}
 	for _, in := range n.Noise {
@@ -219,7 +219,7 @@ func (n *Net) bindNoise(noise Noise) error {
 		}
 		if v, ok := noise.Values[in.Name]; ok {
 			if err := n.fill(in.Node, v); err != nil {
-				return fmt.Errorf("xreg: noise %q: %w", in.Name, err)
+				return fmt.Errorf("executor: noise %q: %w", in.Name, err)
 			}
 			continue
 		}
@@ -242,7 +242,7 @@ func (n *Net) fillScalarNoise(in NoiseInput, noise Noise) error {
 	if v, ok := noise.Values[in.Name]; ok {
 		d, err := denseCopy(v)
 		if err != nil || size(d.Shape()) != 1 {
-			return fmt.Errorf("xreg: noise %q: want one value, got shape %v", in.Name, v.Shape())
+			return fmt.Errorf("executor: noise %q: want one value, got shape %v", in.Name, v.Shape())
 		}
 		x[0] = toFloat64(d)[0]
 	} else {

@@ -20,19 +20,19 @@ func (n *Net) CrossEntropy(output string) (*gorgonia.Node, error) {
 		}
 	}
 	if logits == nil {
-		return nil, fmt.Errorf("xreg: cross-entropy: %q is not an output of the net (outputs: %s)", output, strings.Join(n.OutputNames, ", "))
+		return nil, fmt.Errorf("executor: cross-entropy: %q is not an output of the net (outputs: %s)", output, strings.Join(n.OutputNames, ", "))
 	}
 	s := logits.Shape()
 	if s.Dims() != 2 || s[0] == 0 || s[1] == 0 {
-		return nil, fmt.Errorf("xreg: cross-entropy: output %q has shape %v, want (batch, classes)", output, s)
+		return nil, fmt.Errorf("executor: cross-entropy: output %q has shape %v, want (batch, classes)", output, s)
 	}
 	if n.xent != nil {
-		return nil, fmt.Errorf("xreg: cross-entropy: the net already has a cross-entropy loss")
+		return nil, fmt.Errorf("executor: cross-entropy: the net already has a cross-entropy loss")
 	}
 	op := &xentOp{opBase: newOpBase("CrossEntropy", n.dt, tensor.ScalarShape(), logits), rows: s[0], classes: s[1]}
 	loss, err := gorgonia.ApplyOp(op, logits)
 	if err != nil {
-		return nil, fmt.Errorf("xreg: cross-entropy: %w", err)
+		return nil, fmt.Errorf("executor: cross-entropy: %w", err)
 	}
 	n.xent = op
 	return loss, nil
@@ -41,14 +41,14 @@ func (n *Net) CrossEntropy(output string) (*gorgonia.Node, error) {
 // SetLabels sets the class of each row of the cross-entropy's logits.
 func (n *Net) SetLabels(labels []int) error {
 	if n.xent == nil {
-		return fmt.Errorf("xreg: SetLabels: the net has no cross-entropy loss")
+		return fmt.Errorf("executor: SetLabels: the net has no cross-entropy loss")
 	}
 	if len(labels) != n.xent.rows {
-		return fmt.Errorf("xreg: SetLabels: %d labels for a batch of %d", len(labels), n.xent.rows)
+		return fmt.Errorf("executor: SetLabels: %d labels for a batch of %d", len(labels), n.xent.rows)
 	}
 	for i, l := range labels {
 		if l < 0 || l >= n.xent.classes {
-			return fmt.Errorf("xreg: SetLabels: label %d of row %d is outside [0, %d)", l, i, n.xent.classes)
+			return fmt.Errorf("executor: SetLabels: label %d of row %d is outside [0, %d)", l, i, n.xent.classes)
 		}
 	}
 	n.xent.labels = append(n.xent.labels[:0], labels...)
@@ -64,7 +64,7 @@ type xentOp struct {
 
 func (op *xentOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(op.labels) != op.rows {
-		return nil, fmt.Errorf("xreg: cross-entropy: labels are not set (Net.SetLabels)")
+		return nil, fmt.Errorf("executor: cross-entropy: labels are not set (Net.SetLabels)")
 	}
 	return run(&op.opBase, vs, func(in [][]float32, out []float32) error {
 		out[0] = xentKernel(op.rows, op.classes, op.labels, in[0])
@@ -140,10 +140,10 @@ func xentGradKernel[T float](rows, classes int, labels []int, x []T, g T, dx []T
 // objective, sharing the parameter values through BuildOptions.Values.
 func (n *Net) Grad(loss *gorgonia.Node, params ...string) error {
 	if n.Loss != nil {
-		return fmt.Errorf("xreg: Grad: the net already has a loss; build another net for another objective")
+		return fmt.Errorf("executor: Grad: the net already has a loss; build another net for another objective")
 	}
 	if loss == nil || !loss.IsScalar() {
-		return fmt.Errorf("xreg: Grad: the loss must be a scalar node")
+		return fmt.Errorf("executor: Grad: the loss must be a scalar node")
 	}
 	reach := reachable(loss)
 	if len(params) == 0 {
@@ -157,19 +157,19 @@ func (n *Net) Grad(loss *gorgonia.Node, params ...string) error {
 	for i, name := range params {
 		p, ok := n.Params[name]
 		if !ok {
-			return fmt.Errorf("xreg: Grad: %q is not a param of the net", name)
+			return fmt.Errorf("executor: Grad: %q is not a param of the net", name)
 		}
 		if !reach[p] {
-			return fmt.Errorf("xreg: Grad: the loss does not depend on param %q", name)
+			return fmt.Errorf("executor: Grad: the loss does not depend on param %q", name)
 		}
 		wrt[i] = p
 	}
 	if len(wrt) == 0 {
-		return fmt.Errorf("xreg: Grad: the loss depends on no param")
+		return fmt.Errorf("executor: Grad: the loss depends on no param")
 	}
 	grads, err := gradOf(loss, wrt)
 	if err != nil {
-		return fmt.Errorf("xreg: Grad: %w", err)
+		return fmt.Errorf("executor: Grad: %w", err)
 	}
 	n.Loss, n.GradNames, n.Grads = loss, append([]string(nil), params...), grads
 	n.exec = nil
@@ -197,7 +197,7 @@ func reachable(root *gorgonia.Node) map[*gorgonia.Node]bool {
 // LossValue returns the loss computed by the last Forward.
 func (n *Net) LossValue() (float64, error) {
 	if n.Loss == nil {
-		return 0, fmt.Errorf("xreg: the net has no loss (Grad)")
+		return 0, fmt.Errorf("executor: the net has no loss (Grad)")
 	}
 	switch v := n.Loss.Value().(type) {
 	case *gorgonia.F32:
@@ -205,7 +205,7 @@ func (n *Net) LossValue() (float64, error) {
 	case *gorgonia.F64:
 		return float64(*v), nil
 	}
-	return 0, fmt.Errorf("xreg: the loss has no value (was Forward run?)")
+	return 0, fmt.Errorf("executor: the loss has no value (was Forward run?)")
 }
 
 // GradValue returns the gradient of the named param computed by the last Forward. The tensor is
@@ -215,10 +215,10 @@ func (n *Net) GradValue(name string) (*tensor.Dense, error) {
 		if g == name {
 			d, ok := n.Grads[i].Value().(*tensor.Dense)
 			if !ok {
-				return nil, fmt.Errorf("xreg: gradient of %q has no tensor value (was Forward run?)", name)
+				return nil, fmt.Errorf("executor: gradient of %q has no tensor value (was Forward run?)", name)
 			}
 			return d, nil
 		}
 	}
-	return nil, fmt.Errorf("xreg: no gradient was built for %q", name)
+	return nil, fmt.Errorf("executor: no gradient was built for %q", name)
 }

@@ -26,20 +26,20 @@ func (n *Net) MCNLL(output string, k int, smoothing float64) (*gorgonia.Node, er
 		}
 	}
 	if logits == nil {
-		return nil, fmt.Errorf("xreg: MC NLL: %q is not an output of the net (outputs: %s)", output, strings.Join(n.OutputNames, ", "))
+		return nil, fmt.Errorf("executor: MC NLL: %q is not an output of the net (outputs: %s)", output, strings.Join(n.OutputNames, ", "))
 	}
 	s := logits.Shape()
 	if s.Dims() != 2 || k < 1 || s[0]%k != 0 {
-		return nil, fmt.Errorf("xreg: MC NLL: output %q has shape %v, want (k·batch, classes) with k = %d", output, s, k)
+		return nil, fmt.Errorf("executor: MC NLL: output %q has shape %v, want (k·batch, classes) with k = %d", output, s, k)
 	}
 	if smoothing < 0 || smoothing >= 1 {
-		return nil, fmt.Errorf("xreg: MC NLL: label smoothing %v outside [0, 1)", smoothing)
+		return nil, fmt.Errorf("executor: MC NLL: label smoothing %v outside [0, 1)", smoothing)
 	}
 	op := &mcNLLOp{opBase: newOpBase("MCNLL", n.dt, tensor.ScalarShape(), logits),
 		k: k, rows: s[0] / k, classes: s[1], smoothing: smoothing}
 	loss, err := gorgonia.ApplyOp(op, logits)
 	if err != nil {
-		return nil, fmt.Errorf("xreg: MC NLL: %w", err)
+		return nil, fmt.Errorf("executor: MC NLL: %w", err)
 	}
 	n.mc = op
 	return loss, nil
@@ -48,14 +48,14 @@ func (n *Net) MCNLL(output string, k int, smoothing float64) (*gorgonia.Node, er
 // SetMCLabels sets the label of each example of the MC NLL loss (n labels, not k·n).
 func (n *Net) SetMCLabels(labels []int) error {
 	if n.mc == nil {
-		return fmt.Errorf("xreg: SetMCLabels: the net has no MC NLL loss")
+		return fmt.Errorf("executor: SetMCLabels: the net has no MC NLL loss")
 	}
 	if len(labels) != n.mc.rows {
-		return fmt.Errorf("xreg: SetMCLabels: %d labels for %d examples", len(labels), n.mc.rows)
+		return fmt.Errorf("executor: SetMCLabels: %d labels for %d examples", len(labels), n.mc.rows)
 	}
 	for i, l := range labels {
 		if l < 0 || l >= n.mc.classes {
-			return fmt.Errorf("xreg: SetMCLabels: label %d of example %d is outside [0, %d)", l, i, n.mc.classes)
+			return fmt.Errorf("executor: SetMCLabels: label %d of example %d is outside [0, %d)", l, i, n.mc.classes)
 		}
 	}
 	n.mc.labels = append(n.mc.labels[:0], labels...)
@@ -74,7 +74,7 @@ type mcNLLOp struct {
 
 func (op *mcNLLOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(op.labels) != op.rows {
-		return nil, fmt.Errorf("xreg: MC NLL: labels are not set (Net.SetMCLabels)")
+		return nil, fmt.Errorf("executor: MC NLL: labels are not set (Net.SetMCLabels)")
 	}
 	return run(&op.opBase, vs, func(in [][]float32, out []float32) error {
 		out[0] = float32(mcForward(op, in[0]))

@@ -121,16 +121,16 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 	for _, n := range m.Graph.Nodes {
 		f, ok := opBuilders[n.OpType]
 		if !ok {
-			return nil, fmt.Errorf("xreg: %v: op %s has no Gorgonia builder", n, n.OpType)
+			return nil, fmt.Errorf("executor: %v: op %s has no Gorgonia builder", n, n.OpType)
 		}
 		if err := f(b, n); err != nil {
-			return nil, fmt.Errorf("xreg: %w", err)
+			return nil, fmt.Errorf("executor: %w", err)
 		}
 	}
 	for _, out := range m.Graph.Outputs {
 		v, err := b.Input(&onnximport.Node{Name: "graph output", OpType: "Output", Inputs: []string{out.Name}}, 0)
 		if err != nil {
-			return nil, fmt.Errorf("xreg: graph output %q: %w", out.Name, err)
+			return nil, fmt.Errorf("executor: graph output %q: %w", out.Name, err)
 		}
 		b.net.Outputs = append(b.net.Outputs, v)
 		b.net.OutputNames = append(b.net.OutputNames, out.Name)
@@ -147,7 +147,7 @@ func (b *builder) inputShape(in *onnximport.Value) ([]int, error) {
 		return checkNotEmpty(in.Name, append([]int(nil), s...))
 	}
 	if !in.HasShape {
-		return nil, fmt.Errorf("xreg: graph input %q declares no shape; pass it in BuildOptions.InputShapes", in.Name)
+		return nil, fmt.Errorf("executor: graph input %q declares no shape; pass it in BuildOptions.InputShapes", in.Name)
 	}
 	shape := make([]int, len(in.Shape))
 	for i, d := range in.Shape {
@@ -162,7 +162,7 @@ func (b *builder) inputShape(in *onnximport.Value) ([]int, error) {
 func checkNotEmpty(name string, shape []int) ([]int, error) {
 	for _, d := range shape {
 		if d <= 0 {
-			return nil, fmt.Errorf("xreg: graph input %q has shape %v: empty tensors are not supported", name, shape)
+			return nil, fmt.Errorf("executor: graph input %q has shape %v: empty tensors are not supported", name, shape)
 		}
 	}
 	return shape, nil

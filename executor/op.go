@@ -91,7 +91,7 @@ func outSlice[T float](o *opBase) []T {
 		o.buf = tensor.New(tensor.WithShape(n), tensor.WithBacking(make([]T, n)))
 		if o.out.Dims() > 0 {
 			if err := o.buf.Reshape(o.out...); err != nil {
-				panic(fmt.Sprintf("xreg: reshape own buffer: %v", err)) // cannot happen: same size
+				panic(fmt.Sprintf("executor: reshape own buffer: %v", err)) // cannot happen: same size
 			}
 		}
 	}
@@ -134,7 +134,7 @@ func valueData[T float](v gorgonia.Value) ([]T, error) {
 	switch x := v.(type) {
 	case *tensor.Dense:
 		if x.Dtype() != dtypeOf[T]() {
-			return nil, fmt.Errorf("xreg: got a %v tensor in a %v graph", x.Dtype(), dtypeOf[T]())
+			return nil, fmt.Errorf("executor: got a %v tensor in a %v graph", x.Dtype(), dtypeOf[T]())
 		}
 		if x.IsMaterializable() {
 			x = x.Materialize().(*tensor.Dense)
@@ -149,7 +149,7 @@ func valueData[T float](v gorgonia.Value) ([]T, error) {
 			return y, nil
 		}
 	}
-	return nil, fmt.Errorf("xreg: got a value of type %T (%v), want %v data", v, v.Dtype(), dtypeOf[T]())
+	return nil, fmt.Errorf("executor: got a value of type %T (%v), want %v data", v, v.Dtype(), dtypeOf[T]())
 }
 
 // inputsData returns the data of every input.
@@ -171,7 +171,7 @@ type doer[T float] func(in [][]T, out []T) error
 // run dispatches on the op's dtype, reads the inputs, fills the buffer and returns the value.
 func run(o *opBase, vs []gorgonia.Value, f32 doer[float32], f64 doer[float64]) (gorgonia.Value, error) {
 	if len(vs) != o.Arity() {
-		return nil, fmt.Errorf("xreg: %s: %d inputs, want %d", o.name, len(vs), o.Arity())
+		return nil, fmt.Errorf("executor: %s: %d inputs, want %d", o.name, len(vs), o.Arity())
 	}
 	switch o.dt {
 	case tensor.Float32:
@@ -179,20 +179,20 @@ func run(o *opBase, vs []gorgonia.Value, f32 doer[float32], f64 doer[float64]) (
 	case tensor.Float64:
 		return runT(o, vs, f64)
 	}
-	return nil, fmt.Errorf("xreg: %s: dtype %v is not supported", o.name, o.dt)
+	return nil, fmt.Errorf("executor: %s: dtype %v is not supported", o.name, o.dt)
 }
 
 func runT[T float](o *opBase, vs []gorgonia.Value, f doer[T]) (gorgonia.Value, error) {
 	in, err := inputsData[T](vs)
 	if err != nil {
-		return nil, fmt.Errorf("xreg: %s: %w", o.name, err)
+		return nil, fmt.Errorf("executor: %s: %w", o.name, err)
 	}
 	out := outSlice[T](o)
 	if o.zero {
 		clear(out)
 	}
 	if err := f(in, out); err != nil {
-		return nil, fmt.Errorf("xreg: %s: %w", o.name, err)
+		return nil, fmt.Errorf("executor: %s: %w", o.name, err)
 	}
 	return result[T](o), nil
 }

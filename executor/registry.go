@@ -18,7 +18,7 @@ var opBuilders = map[string]opBuilder{}
 
 func register(op string, f opBuilder) {
 	if _, dup := opBuilders[op]; dup {
-		panic("xreg: op " + op + " registered twice")
+		panic("executor: op " + op + " registered twice")
 	}
 	opBuilders[op] = f
 }

@@ -41,7 +41,7 @@ func benchTrainer(b *testing.B, file string, shape []int) (*trainer, *dataset.Se
 		b.Fatal(err)
 	}
 	cfg := TrainConfig{NoEpochEval: true}
-	if err := cfg.defaults(); err != nil {
+	if err := cfg.Normalize(); err != nil {
 		b.Fatal(err)
 	}
 	t := &trainer{cfg: cfg, model: m, epochStart: -1}

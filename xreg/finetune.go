@@ -15,12 +15,15 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
-// frozenParams returns the params that stay fixed for a --freeze spec: the spec selects the layers
+// frozenParams returns the params that stay fixed for a TrainConfig.Freeze spec: the spec selects the layers
 // that keep training and everything else is frozen. "" freezes nothing; "head" trains the
 // classifier head only; "last:N" trains the last N parameterised nodes; any other value is a
 // regular expression over param names selecting the params that train. Regs are never
 // frozen by it.
 func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, spec string) (map[string]bool, error) {
+	bad := func(reason string, err error) error {
+		return &ConfigError{Field: "Freeze", Value: fmt.Sprintf("%q", spec), Reason: reason, Err: err}
+	}
 	frozen := map[string]bool{}
 	if spec == "" {
 		return frozen, nil
@@ -30,7 +33,7 @@ func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, s
 	case spec == "head":
 		head, err := headNode(m)
 		if err != nil {
-			return nil, fmt.Errorf("--freeze head: %w", err)
+			return nil, bad("no classifier head", err)
 		}
 		for _, in := range head.Inputs {
 			train[in] = true
@@ -38,7 +41,7 @@ func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, s
 	case strings.HasPrefix(spec, "last:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(spec, "last:"))
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--freeze %q: want last:N with N ≥ 1", spec)
+			return nil, bad("want last:N with N ≥ 1", nil)
 		}
 		isParam := map[string]bool{}
 		for _, p := range params {
@@ -60,7 +63,7 @@ func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, s
 	default:
 		re, err := regexp.Compile(spec)
 		if err != nil {
-			return nil, fmt.Errorf("--freeze %q is not head, last:N or a valid regular expression: %v", spec, err)
+			return nil, bad("is not head, last:N or a valid regular expression", err)
 		}
 		for _, p := range params {
 			if re.MatchString(p) {
@@ -68,7 +71,7 @@ func frozenParams(m *onnximport.Model, params []string, isPhi map[string]bool, s
 			}
 		}
 		if len(train) == 0 {
-			return nil, fmt.Errorf("--freeze %q matches no param", spec)
+			return nil, bad("matches no param", nil)
 		}
 	}
 	for _, p := range params {

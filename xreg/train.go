@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/xreg-onnx/xreg-onnx/executor"
@@ -22,145 +20,6 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
-
-// RegMode says what the trainer does with the regs (φ) of an injected model.
-type RegMode string
-
-// The reg modes.
-const (
-	// RegsLearn is cross-regularization: φ follows the gradient of the Monte-Carlo averaged NLL on
-	// the regularization set, every RegEvery steps.
-	RegsLearn RegMode = "learn"
-	// RegsFixed keeps φ at its initial value (noise and augmentation on, never tuned).
-	RegsFixed RegMode = "fixed"
-	// RegsOff switches noise and augmentation off: plain training of θ.
-	RegsOff RegMode = "off"
-)
-
-// TrainConfig configures Train. Zero fields take the defaults in brackets.
-type TrainConfig struct {
-	// Epochs is the total number of epochs over the training set [10]. A resumed run continues
-	// up to Epochs.
-	Epochs int
-	// BatchSize is the training batch size [64]; the last partial batch of an epoch is dropped.
-	BatchSize int
-	// LR, Beta1, Beta2 configure Adam for the params θ [1e-3, 0.9, 0.999].
-	LR, Beta1, Beta2 float64
-	// WeightDecay is decoupled weight decay on θ (AdamW) [0].
-	WeightDecay float64
-	// ClipNorm clips the global gradient norm of θ (0: no clipping).
-	ClipNorm float64
-	// LabelSmoothing smooths the training labels [0].
-	LabelSmoothing float64
-
-	// Regs is the reg mode [RegsLearn].
-	Regs RegMode
-	// RegLR is the learning rate of φ [0.01]; RegOptimizer is "adam" [default] or "sgd".
-	RegLR        float64
-	RegOptimizer string
-	// RegEvery is r: φ is updated after every r-th θ step [30].
-	RegEvery int
-	// MC is K, the number of noisy passes averaged on a regularization batch [4].
-	MC int
-	// RegBatch is the number of regularization examples per φ update [BatchSize].
-	RegBatch int
-	// Sigma, when > 0, overrides the initial σ of every noise reg (log σ = ln Sigma).
-	Sigma float64
-	// RegBatchNorm says what BatchNormalization uses in the regularization passes: "eval"
-	// [default] — the running statistics, as the deployed model does — or "batch" — the statistics
-	// of the regularization batch (K noisy copies of it), without updating the running statistics.
-	// Neither mode lets regularization data into the running statistics.
-	RegBatchNorm string
-
-	// Freeze names the params that stay fixed: "" (none), "head" (all but the classifier head),
-	// "last:N" (all but the params of the last N parameterised nodes) or a regular expression
-	// over initializer names.
-	Freeze string
-	// Trainable is a regular expression selecting more values to train as params besides the
-	// weight slots onnximport.Model.Weights finds (Constant or Identity outputs, by value or node
-	// name); a match that cannot be trained is refused.
-	Trainable string
-
-	// Seed makes the run repeatable: data order, noise and regularization batches derive from it.
-	Seed int64
-
-	// Checkpoint is the checkpoint file; CheckpointEvery writes it every that many steps (and at
-	// the end of every epoch). Resume continues from Checkpoint if it exists.
-	Checkpoint      string
-	CheckpointEvery int
-	Resume          bool
-
-	// Log receives one JSON line per φ update ("kind":"reg") and per epoch ("kind":"epoch").
-	Log io.Writer
-	// OnStep is called after every θ step with the step count and the run's total steps.
-	OnStep func(step, total int)
-	// OnEpoch is called after every epoch.
-	OnEpoch func(EpochStats)
-	// EvalBatch is the batch size of evaluation passes [256].
-	EvalBatch int
-	// NoEpochEval skips the deterministic pass over the regularization set at each epoch end
-	// (EpochStats.RegNLL and RegAcc stay 0); benchmarks use it to time training alone.
-	NoEpochEval bool
-}
-
-// Normalize fills the defaults in and checks the configuration; Train calls it too.
-func (c *TrainConfig) Normalize() error {
-	if err := c.defaults(); err != nil {
-		return fmt.Errorf("xreg: train: %w", err)
-	}
-	return nil
-}
-
-func (c *TrainConfig) defaults() error {
-	setInt := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setF := func(p *float64, v float64) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setInt(&c.Epochs, 10)
-	setInt(&c.BatchSize, 64)
-	setF(&c.LR, 1e-3)
-	setF(&c.Beta1, 0.9)
-	setF(&c.Beta2, 0.999)
-	setF(&c.RegLR, 1e-2)
-	setInt(&c.RegEvery, 30)
-	setInt(&c.MC, 4)
-	setInt(&c.RegBatch, c.BatchSize)
-	setInt(&c.EvalBatch, 256)
-	if c.Regs == "" {
-		c.Regs = RegsLearn
-	}
-	if c.RegOptimizer == "" {
-		c.RegOptimizer = "adam"
-	}
-	if c.RegBatchNorm == "" {
-		c.RegBatchNorm = "eval"
-	}
-	switch {
-	case c.Epochs < 0 || c.BatchSize < 1 || c.RegEvery < 1 || c.MC < 1 || c.RegBatch < 1 || c.EvalBatch < 1:
-		return fmt.Errorf("epochs, batch sizes, reg-every and mc must be positive")
-	case c.Regs != RegsLearn && c.Regs != RegsFixed && c.Regs != RegsOff:
-		return fmt.Errorf("reg mode %q is not one of learn, fixed, off", c.Regs)
-	case c.RegOptimizer != "adam" && c.RegOptimizer != "sgd":
-		return fmt.Errorf("reg optimizer %q is not adam or sgd", c.RegOptimizer)
-	case c.RegBatchNorm != "eval" && c.RegBatchNorm != "batch":
-		return fmt.Errorf("reg BatchNorm mode %q is not eval or batch", c.RegBatchNorm)
-	case c.LR <= 0 || c.RegLR <= 0:
-		return fmt.Errorf("learning rates must be positive")
-	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
-		return fmt.Errorf("label smoothing %v is outside [0, 1)", c.LabelSmoothing)
-	case c.Regs == RegsLearn && c.MC < 2:
-		// One pass per example makes the regularization loss a plain noisy NLL whose gradient
-		// only pushes σ to zero; the paper needs the average of several passes.
-		return fmt.Errorf("mc = %d: cross-regularization needs at least 2 Monte-Carlo passes (3–5 recommended)", c.MC)
-	}
-	return nil
-}
 
 // EpochStats summarises one epoch.
 type EpochStats struct {
@@ -239,8 +98,8 @@ type trainer struct {
 // The model's initializers are not changed; call WriteBack with the result's Values.
 func Train(m *onnximport.Model, train, reg *dataset.Set, cfg TrainConfig) (*TrainResult, error) {
 	start := time.Now()
-	if err := cfg.defaults(); err != nil {
-		return nil, fmt.Errorf("xreg: train: %w", err)
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
 	}
 	t := &trainer{cfg: cfg, model: m, epochStart: -1}
 	if err := t.setup(train, reg); err != nil {
@@ -293,10 +152,8 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 	}
 	t.inputName, t.output = m.Graph.Inputs[0].Name, m.Graph.Outputs[0].Name
 	regs, err := inject.Regs(m)
-	if err != nil {
-		if cfg.Regs != RegsOff {
-			return fmt.Errorf("%w (run xreg-onnx inject first, or train with regs off)", err)
-		}
+	if err != nil && cfg.Regs != RegsOff {
+		return &ConfigError{Field: "Regs", Value: cfg.Regs, Reason: "the model carries no usable regs (inject it first, or train with RegsOff)", Err: err}
 	}
 	t.regs = regs
 	if err := checkData(m, train, "training"); err != nil {
@@ -341,7 +198,7 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		}
 	}
 	if len(t.theta) == 0 {
-		return fmt.Errorf("every param is frozen (--freeze %q): nothing to train", cfg.Freeze)
+		return &ConfigError{Field: "Freeze", Value: fmt.Sprintf("%q", cfg.Freeze), Reason: "every param is frozen: nothing to train"}
 	}
 	loss, err := t.trainNet.MCNLL(t.output, 1, cfg.LabelSmoothing)
 	if err != nil {
@@ -350,9 +207,8 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 	if err := t.trainNet.Grad(loss, t.theta...); err != nil {
 		return err
 	}
-	t.optTheta = optim.NewAdam(cfg.LR, cfg.WeightDecay)
-	if a, ok := t.optTheta.(*optim.Adam); ok {
-		a.Beta1, a.Beta2 = cfg.Beta1, cfg.Beta2
+	if t.optTheta, err = optim.New(optim.Spec{Name: optim.AdamName, LR: cfg.LR, Beta1: cfg.Beta1, Beta2: cfg.Beta2, WeightDecay: cfg.WeightDecay}); err != nil {
+		return err
 	}
 	if cfg.Regs == RegsLearn && len(t.phi) > 0 {
 		t.regNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values, Weights: t.weights})
@@ -369,18 +225,16 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		if err := t.regNet.Grad(loss, t.phi...); err != nil {
 			return err
 		}
-		if cfg.RegOptimizer == "sgd" {
-			t.optPhi = optim.NewSGD(cfg.RegLR, 0, 0)
-		} else {
-			t.optPhi = optim.NewAdam(cfg.RegLR, 0)
+		if t.optPhi, err = optim.New(optim.Spec{Name: cfg.RegOptimizer, LR: cfg.RegLR}); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// trainErr prefixes an error with "xreg: train: " unless it already names the package.
+// trainErr gives an error of setup its context: a *ConfigError already has it.
 func trainErr(err error) error {
-	if strings.HasPrefix(err.Error(), "xreg: ") {
+	if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 		return err
 	}
 	return fmt.Errorf("xreg: train: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -280,28 +281,41 @@ func TestTrainBadInput(t *testing.T) {
 	good := smallData(t, "train", 64, []int{784})
 	img := smallData(t, "train", 64, nil) // 1×28×28: same size, accepted
 	for _, c := range []struct {
-		name string
-		cfg  TrainConfig
-		want string
+		name  string
+		cfg   TrainConfig
+		want  string
+		field string // the *ConfigError's field, "" for another error
 	}{
-		{"bad mode", TrainConfig{Regs: "sometimes"}, "reg mode"},
-		{"bad freeze", TrainConfig{Freeze: "last:x"}, "last:N"},
-		{"freeze nothing matches", TrainConfig{Freeze: "^nope$"}, "matches no param"},
-		{"batch too big", TrainConfig{BatchSize: 128}, "do not fill one batch"},
+		{"bad mode", TrainConfig{Regs: "sometimes"}, "is not one of learn, fixed, off", "Regs"},
+		{"bad optimizer", TrainConfig{RegOptimizer: "lion"}, "is not one of adam, sgd", "RegOptimizer"},
+		{"bad batch", TrainConfig{RegBatch: -1}, "must be positive", "RegBatch"},
+		{"bad freeze", TrainConfig{Freeze: "last:x"}, "last:N", "Freeze"},
+		{"freeze nothing matches", TrainConfig{Freeze: "^nope$"}, "matches no param", "Freeze"},
+		{"batch too big", TrainConfig{BatchSize: 128}, "do not fill one batch", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Train(m, good, good, c.cfg)
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "xreg: ") {
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "xreg: train: ") {
 				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+			var ce *ConfigError
+			if got := errors.As(err, &ce); got != (c.field != "") || (got && ce.Field != c.field) {
+				t.Errorf("err = %v (%T), want a *ConfigError for field %q", err, err, c.field)
 			}
 		})
 	}
+	// A model without regs: a *ConfigError for Regs wrapping inject's error.
+	plain, err := onnximport.Load(testutil.ModelPath("mlp-ln-op13.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Train(plain, good, good, TrainConfig{Epochs: 1})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Regs" || !errors.Is(err, inject.ErrNotInjected) {
+		t.Errorf("plain model: %v, want a Regs *ConfigError wrapping inject.ErrNotInjected", err)
+	}
 	if _, err := Train(m, img, good, TrainConfig{Epochs: 1}); err != nil {
 		t.Errorf("1×28×28 examples for a 784 input: %v", err)
-	}
-	plain, _ := onnximport.Load(filepath.Join("..", "testdata", "models", "mlp-ln-op13.onnx"))
-	if _, err := Train(plain, good, good, TrainConfig{}); err == nil || !strings.Contains(err.Error(), "inject") {
-		t.Errorf("un-injected model: %v", err)
 	}
 }
 
@@ -312,7 +326,7 @@ func TestRegPassesUseRunningStatistics(t *testing.T) {
 	m := injectedFixture(t, "cnn-bn.onnx")
 	train, reg := smallData(t, "train", 64, nil), smallData(t, "reg", 32, nil)
 	tr := &trainer{cfg: TrainConfig{BatchSize: 32, RegBatch: 16, MC: 3}, model: m, epochStart: -1}
-	if err := tr.cfg.defaults(); err != nil {
+	if err := tr.cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.setup(train, reg); err != nil {
@@ -337,7 +351,7 @@ func TestRegPassesUseRunningStatistics(t *testing.T) {
 	}
 	// The "batch" variant uses the regularization batch's statistics, still without updating.
 	trb := &trainer{cfg: TrainConfig{BatchSize: 32, RegBatch: 16, MC: 3, RegBatchNorm: "batch"}, model: m, epochStart: -1}
-	if err := trb.cfg.defaults(); err != nil {
+	if err := trb.cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	if err := trb.setup(train, reg); err != nil {

@@ -88,20 +88,21 @@ type Run struct {
 }
 
 func main() {
+	d := xreg.DefaultConfig()
 	var (
 		modelName = flag.String("model", "mlp-ln", "fixture to benchmark: mlp-ln or cnn-bn")
 		out       = flag.String("out", "results/protocol", "folder of per-run JSON results")
 		seedsFlag = flag.String("seeds", "0,1,2", "comma-separated seeds")
 		epochs    = flag.Int("epochs", 0, "override the protocol's epoch count (quick checks only)")
-		regEvery  = flag.Int("reg-every", 30, "r: φ update every r steps")
-		mc        = flag.Int("mc", 4, "K: Monte-Carlo passes on the regularization set")
-		regLR     = flag.Float64("reg-lr", 0.05, "Adam learning rate of φ")
+		regEvery  = flag.Int("reg-every", d.RegEvery, "r: φ update every r steps")
+		mc        = flag.Int("mc", d.MC, "K: Monte-Carlo passes on the regularization set")
+		regLR     = flag.Float64("reg-lr", 0.05, "Adam learning rate of φ (the protocol's 0.05, not the library's default)")
 		testMC    = flag.Int("test-mc", 8, "passes averaged for the Monte-Carlo prediction row")
 		methods   = flag.String("methods", "none,fixed,learn,grid,growing", "methods to run")
 		data      = flag.String("data", "/usr/share/datasets/fashion-mnist", "folder of the Fashion-MNIST IDX files")
 		summary   = flag.String("summary", "", "print the Markdown summary of the results in this folder and exit")
 		sigma0    = flag.Float64("sigma0", 0, "initial σ of the learn runs (0: inject's default e^-2)")
-		regBN     = flag.String("reg-batchnorm", "eval", "BatchNorm in the regularization passes: eval or batch")
+		regBN     = flag.String("reg-batchnorm", d.RegBatchNorm, "BatchNorm in the regularization passes: eval or batch")
 		noiseMode = flag.String("mode", "additive", "noise mode injected: additive or multiplicative")
 		exports   = flag.Bool("exports", true, "measure the three exports of learn runs through onnxruntime")
 		sens      = flag.String("sensitivity", "", "print a table of the learn runs in these comma-separated folders (r, K, φ lr, σ0) and exit")
@@ -246,8 +247,9 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	if err != nil {
 		return err
 	}
-	cfg := xreg.TrainConfig{Epochs: b.spec.epochs, BatchSize: 64, LR: 1e-3, Seed: seed, RegEvery: b.regEvery, MC: b.mc,
-		RegLR: b.regLR, NoEpochEval: true, RegBatchNorm: b.regBN}
+	cfg := xreg.DefaultConfig() // the protocol's batch size 64 and θ learning rate 1e-3 are the defaults
+	cfg.Epochs, cfg.Seed, cfg.RegEvery, cfg.MC, cfg.RegLR, cfg.RegBatchNorm = b.spec.epochs, seed, b.regEvery, b.mc, b.regLR, b.regBN
+	cfg.NoEpochEval = true
 	switch method {
 	case "none":
 		cfg.Regs = xreg.RegsOff

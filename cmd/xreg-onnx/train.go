@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,7 @@ import (
 )
 
 func init() {
+	d := xreg.DefaultConfig()
 	commands = append(commands, &cli.Command{
 		Name:      "train",
 		Usage:     "fine-tune an injected model: params θ on the training data, regs φ (noise σ, augmentation) on a regularization split",
@@ -42,22 +44,22 @@ epoch end; --resume continues after a kill (also with a larger training set: φ 
 			&cli.IntFlag{Name: "reg-limit", Usage: "use only the first N regularization examples (0: all)"},
 			&cli.Float64Flag{Name: "reg-fraction", Usage: "without --reg-data: carve this fraction of --data out as the regularization split (seeded by --seed)", Value: 0.1},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "trained model (default: <model>.trained.onnx beside the input)"},
-			&cli.IntFlag{Name: "epochs", Usage: "total epochs over the training data", Value: 10},
-			&cli.IntFlag{Name: "batch-size", Usage: "training batch size", Value: 64},
-			&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate of θ", Value: 1e-3},
-			&cli.Float64Flag{Name: "beta1", Usage: "Adam β1 of θ", Value: 0.9},
-			&cli.Float64Flag{Name: "beta2", Usage: "Adam β2 of θ", Value: 0.999},
+			&cli.IntFlag{Name: "epochs", Usage: "total epochs over the training data", Value: d.Epochs},
+			&cli.IntFlag{Name: "batch-size", Usage: "training batch size", Value: d.BatchSize},
+			&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate of θ", Value: d.LR},
+			&cli.Float64Flag{Name: "beta1", Usage: "Adam β1 of θ", Value: d.Beta1},
+			&cli.Float64Flag{Name: "beta2", Usage: "Adam β2 of θ", Value: d.Beta2},
 			&cli.Float64Flag{Name: "weight-decay", Usage: "decoupled weight decay of θ (AdamW)"},
 			&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm of θ to this (0: off)"},
 			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the training loss"},
-			&cli.StringFlag{Name: "regs", Usage: "learn (cross-regularization), fixed (keep φ at its initial value) or off (no noise: plain training)", Value: "learn"},
-			&cli.Float64Flag{Name: "reg-lr", Usage: "learning rate of φ", Value: 1e-2},
-			&cli.StringFlag{Name: "reg-optimizer", Usage: "optimizer of φ: adam or sgd", Value: "adam"},
-			&cli.IntFlag{Name: "reg-every", Usage: "r: update φ after every r-th θ step", Value: 30},
-			&cli.IntFlag{Name: "mc", Usage: "K: noisy passes averaged on a regularization batch", Value: 4},
+			&cli.StringFlag{Name: "regs", Usage: "learn (cross-regularization), fixed (keep φ at its initial value) or off (no noise: plain training)", Value: string(d.Regs)},
+			&cli.Float64Flag{Name: "reg-lr", Usage: "learning rate of φ", Value: d.RegLR},
+			&cli.StringFlag{Name: "reg-optimizer", Usage: "optimizer of φ: adam or sgd", Value: d.RegOptimizer},
+			&cli.IntFlag{Name: "reg-every", Usage: "r: update φ after every r-th θ step", Value: d.RegEvery},
+			&cli.IntFlag{Name: "mc", Usage: "K: noisy passes averaged on a regularization batch", Value: d.MC},
 			&cli.IntFlag{Name: "reg-batch", Usage: "regularization examples per φ update (default: --batch-size)"},
 			&cli.Float64Flag{Name: "sigma", Usage: "override the initial σ of every noise point (e.g. 1 for the fixed-σ baseline)"},
-			&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics); running statistics are never updated by them", Value: "eval"},
+			&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics); running statistics are never updated by them", Value: d.RegBatchNorm},
 			&cli.StringFlag{Name: "freeze", Usage: "train only the layers this selects and freeze the rest: head, last:N, or a regular expression over param names"},
 			&cli.StringFlag{Name: "trainable", Usage: "also train the Constant or Identity outputs this regular expression selects (by value or node name); weights of Conv, ConvTranspose, Gemm, MatMul, the Add bias after them and normalization layers train wherever they live without it"},
 			&cli.IntFlag{Name: "reset-head", Usage: "replace the classifier head (a Gemm) by a new one for N classes"},
@@ -119,7 +121,7 @@ func runTrain(c *cli.Context) error {
 		Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
 	}
 	if err := cfg.Normalize(); err != nil {
-		return err
+		return trainError(err)
 	}
 	if cfg.Regs != xreg.RegsOff {
 		if _, err := inject.Regs(m); err != nil {
@@ -142,7 +144,7 @@ func runTrain(c *cli.Context) error {
 	res, err := xreg.Train(m, train, reg, cfg)
 	prog.finish()
 	if err != nil {
-		return err
+		return trainError(err)
 	}
 	if err := xreg.WriteBack(m, res.Values); err != nil {
 		return err
@@ -189,6 +191,34 @@ func runTrain(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s (%d steps, %.1f s, %.1f s on φ updates); log %s\n", out, res.Steps, res.Seconds, res.RegSeconds, logPath)
 	return nil
+}
+
+// trainFlags names the flag of every xreg.TrainConfig field the train command sets.
+var trainFlags = map[string]string{
+	"Epochs": "epochs", "BatchSize": "batch-size", "LR": "lr", "Beta1": "beta1", "Beta2": "beta2",
+	"WeightDecay": "weight-decay", "ClipNorm": "clip-norm", "LabelSmoothing": "label-smoothing", "Regs": "regs",
+	"RegLR": "reg-lr", "RegOptimizer": "reg-optimizer", "RegEvery": "reg-every", "MC": "mc", "RegBatch": "reg-batch",
+	"Sigma": "sigma", "RegBatchNorm": "reg-batchnorm", "Freeze": "freeze", "Trainable": "trainable", "Seed": "seed",
+	"CheckpointEvery": "checkpoint-every", "Resume": "resume",
+}
+
+// trainError maps an *xreg.ConfigError to the flag that set the field; other errors pass through.
+func trainError(err error) error {
+	var ce *xreg.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if ce.Field == "Regs" && errors.Is(ce, inject.ErrNotInjected) {
+		return fmt.Errorf("train: %w (run xreg-onnx inject first, or train with --regs off)", ce.Err)
+	}
+	flag, ok := trainFlags[ce.Field]
+	if !ok {
+		return err // a field the command does not set: the library's own words
+	}
+	if ce.Err != nil {
+		return fmt.Errorf("train: --%s %v: %s: %w", flag, ce.Value, ce.Reason, ce.Err)
+	}
+	return fmt.Errorf("train: --%s %v: %s", flag, ce.Value, ce.Reason)
 }
 
 // modelIO returns the per-example input shape and the number of classes of a classifier.

@@ -136,7 +136,12 @@ func TestTrainErrors(t *testing.T) {
 		{"no model", []string{"train", "--data", "x"}, "expected one model file"},
 		{"missing data", []string{"train", "--data", "/nonexistent/train.idx", fixture("models", "mlp-ln-op13.onnx")}, "--data"},
 		{"not injected", []string{"train", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")}, "inject"},
-		{"bad reg mode", []string{"train", "--regs", "maybe", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")}, "reg mode"},
+		{"bad reg mode", []string{"train", "--regs", "maybe", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")},
+			`train: --regs "maybe": is not one of learn, fixed, off`},
+		{"bad reg optimizer", []string{"train", "--reg-optimizer", "lion", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")},
+			`train: --reg-optimizer "lion": is not one of adam, sgd`},
+		{"one MC pass", []string{"train", "--mc", "1", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")},
+			"train: --mc 1: cross-regularization needs at least 2 Monte-Carlo passes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := command(c.args...).CombinedOutput()
