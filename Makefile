@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/xreg-onnx
 OUT ?= out/demo
 
-.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol proto bench-ridge bench-lasso bench-spline
+.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol proto bench-ridge bench-lasso bench-spline bench-speed
 
 setup:
 	@scripts/setup.sh
@@ -18,6 +18,7 @@ build:
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags purego ./internal/blas ./internal/kernels ./executor
 
 demo: setup build
 	OUT=$(OUT) BIN=$(BIN) scripts/demo.sh
@@ -47,10 +48,10 @@ proto:
 
 # The benchmark protocol (../shared/PROTOCOL.md) on mlp-ln and cnn-bn: per-run JSON in
 # results/protocol/ (an interrupted run resumes), then the Markdown summary. cnn-bn uses the
-# OpenBLAS build (Debian libopenblas-dev), as the committed results did.
+# OpenBLAS build (the default build since oneDNN; Debian libopenblas-dev), as the committed results did.
 bench-protocol: setup
 	$(GO) run ./cmd/xreg-bench -model mlp-ln -out results/protocol
-	$(GO) run -tags cblas ./cmd/xreg-bench -model cnn-bn -out results/protocol
+	$(GO) run ./cmd/xreg-bench -model cnn-bn -out results/protocol
 	$(GO) run ./cmd/xreg-bench -summary results/protocol > results/protocol/SUMMARY.md
 
 # The norm-based problems of the protocol and the spline example (seconds each): Markdown tables on
@@ -63,3 +64,11 @@ bench-lasso:
 
 bench-spline:
 	$(GO) run ./cmd/xreg-normbench -problem spline -plot docs/spline-fit.png
+
+# Training speed and memory against PyTorch, side by side, alternating (scripts/bench_speed.py;
+# needs Debian's python3-torch and python3-torchvision): writes the table into BENCHMARKS.md.
+# QUICK=1 runs cnn-bn, mlp-ln and resnet18 only, once; BENCH_SPEED_FLAGS passes more options
+# (--models, --threads, --rounds, --out -).
+bench-speed: setup
+	$(GO) build -o bin/xreg-bench ./cmd/xreg-bench
+	nice /usr/bin/python3 scripts/bench_speed.py --go-bin bin/xreg-bench $(if $(QUICK),--quick) $(BENCH_SPEED_FLAGS)

@@ -269,3 +269,33 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestRandom: Random's sets validate, hold values in [0, 1) and labels in [0, 10), repeat for a
+// seed and differ between seeds.
+func TestRandom(t *testing.T) {
+	a, b, c := Random(50, []int{3, 4, 4}, 1), Random(50, []int{3, 4, 4}, 1), Random(50, []int{3, 4, 4}, 2)
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Len() != 50 || a.Dim() != 48 {
+		t.Fatalf("Len %d Dim %d, want 50 and 48", a.Len(), a.Dim())
+	}
+	same := true
+	for i, v := range a.X {
+		if v < 0 || v >= 1 {
+			t.Fatalf("X[%d] = %v outside [0, 1)", i, v)
+		}
+		if v != b.X[i] {
+			t.Fatalf("X[%d] differs between two sets of seed 1", i)
+		}
+		same = same && v == c.X[i]
+	}
+	if same {
+		t.Fatal("seeds 1 and 2 give the same examples")
+	}
+	for i, y := range a.Y {
+		if y < 0 || y >= 10 {
+			t.Fatalf("Y[%d] = %d outside [0, 10)", i, y)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import (
 
 	"gorgonia.org/tensor"
 
-	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS with -tags cblas
+	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS unless -tags purego
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )

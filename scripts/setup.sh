@@ -3,7 +3,9 @@
 #   - Go modules (go mod download),
 #   - the onnxruntime shared library (scripts/fetch-ort.sh, from the npm package onnxruntime-node),
 #   - Debian packages: libonnx-testdata (ONNX operator conformance data) and dataset-fashion-mnist
-#     (the benchmark protocol's data), plus npm when it is missing.
+#     (the benchmark protocol's data), libdnnl-dev (oneDNN) and libopenblas-dev (OpenBLAS), which
+#     the default build links through cgo (the training kernels; `go build -tags purego` needs
+#     neither), plus gcc and npm when they are missing.
 # Debian packages are installed when running as root (or with sudo); otherwise the script says what
 # to install and the tests that need them skip with a message.
 set -euo pipefail
@@ -12,6 +14,9 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 [ -d /usr/share/libonnx-testdata/data/node ] || need_pkgs+=(libonnx-testdata)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need_pkgs+=(dataset-fashion-mnist)
+[ -f /usr/include/oneapi/dnnl/dnnl.h ] || need_pkgs+=(libdnnl-dev)
+dpkg -s libopenblas-dev >/dev/null 2>&1 || need_pkgs+=(libopenblas-dev)
+command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""

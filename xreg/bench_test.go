@@ -1,7 +1,6 @@
 package xreg
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -9,26 +8,9 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/executor"
 	"github.com/xreg-onnx/xreg-onnx/inject"
-	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS with -tags cblas
+	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS unless -tags purego
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
-
-// benchSet returns n random examples of the given shape with labels in [0, 10).
-func benchSet(n int, shape []int, seed uint64) *dataset.Set {
-	r := rand.New(rand.NewPCG(seed, seed))
-	d := 1
-	for _, v := range shape {
-		d *= v
-	}
-	s := &dataset.Set{X: make([]float32, n*d), Shape: shape, Y: make([]int, n), Classes: 10, Source: "bench"}
-	for i := range s.X {
-		s.X[i] = r.Float32()
-	}
-	for i := range s.Y {
-		s.Y[i] = r.IntN(10)
-	}
-	return s
-}
 
 // benchTrainer sets up the trainer of Train for a fixture model with noise injected after every
 // normalization node (the protocol's defaults: batch 64, K = 4, r = 30).
@@ -45,7 +27,7 @@ func benchTrainer(b *testing.B, file string, shape []int) (*trainer, *dataset.Se
 		b.Fatal(err)
 	}
 	t := &trainer{cfg: cfg, model: m, epochStart: -1}
-	train, reg := benchSet(960, shape, 3), benchSet(256, shape, 4)
+	train, reg := dataset.Random(960, shape, 3), dataset.Random(256, shape, 4)
 	if err := t.setup(train, reg); err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,10 @@
 // Methods per model and seed: no regularization (σ = 0), fixed σ = 1, cross-regularization
 // (deterministic and Monte-Carlo averaged prediction), a grid over fixed σ chosen on the
 // regularization set, temperature scaling of the unregularized model; plus the growing-data run.
+//
+// With -speed model.onnx it times training steps instead (random data, noise injected, the trainer
+// of `xreg-onnx train`) and prints one JSON line: the Go side of `make bench-speed`
+// (scripts/bench_speed.py). -kernels prints which kernels the binary has.
 package main
 
 import (
@@ -28,7 +32,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
-	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS with -tags cblas
+	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS unless -tags purego
 	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
@@ -106,8 +110,24 @@ func main() {
 		noiseMode = flag.String("mode", "additive", "noise mode injected: additive or multiplicative")
 		exports   = flag.Bool("exports", true, "measure the three exports of learn runs through onnxruntime")
 		sens      = flag.String("sensitivity", "", "print a table of the learn runs in these comma-separated folders (r, K, φ lr, σ0) and exit")
+		speed     = flag.String("speed", "", "time training steps of this ONNX model on random data (noise injected) and print one JSON line (scripts/bench_speed.py)")
+		batch     = flag.Int("batch", 64, "batch size of -speed")
+		steps     = flag.Int("steps", 5, "training steps of -speed (at least 3)")
+		threads   = flag.Int("threads", 0, "GOMAXPROCS of -speed (0: Go's default)")
+		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the -speed run (pprof) to this file")
+		kernelsF  = flag.Bool("kernels", false, "print which kernels this binary has and exit")
 	)
 	flag.Parse()
+	if *kernelsF {
+		fmt.Println(kernelsLabel())
+		return
+	}
+	if *speed != "" {
+		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if *sens != "" {
 		if err := sensitivity(os.Stdout, strings.Split(*sens, ",")); err != nil {
 			fail(err)

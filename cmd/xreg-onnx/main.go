@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS with -tags cblas
+	_ "github.com/xreg-onnx/xreg-onnx/internal/blas" // OpenBLAS unless -tags purego
 )
 
 // version is the tool version recorded in exported models' provenance; set with -ldflags at release.

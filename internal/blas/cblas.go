@@ -1,4 +1,4 @@
-//go:build cblas
+//go:build !purego && cgo
 
 package blas
 
@@ -15,7 +15,7 @@ import (
 	"gorgonia.org/gorgonia"
 )
 
-// Name is the BLAS in use: "openblas" in a cblas build.
+// Name is the BLAS in use: "openblas" in a default (cgo) build.
 const Name = "openblas"
 
 func init() {

@@ -1,6 +1,6 @@
-//go:build !cblas
+//go:build purego || !cgo
 
 package blas
 
-// Name is the BLAS in use: "gonum" (pure Go) in a default build.
+// Name is the BLAS in use: "gonum" (pure Go) in a purego or non-cgo build.
 const Name = "gonum"

@@ -82,7 +82,8 @@ type convOp struct {
 	plain
 	ob outBuf
 	convCfg
-	s scratch
+	s  scratch
+	dn dnnlConv
 }
 
 var _ gorgonia.SDOp = (*convOp)(nil)
@@ -146,6 +147,16 @@ func convForward[T Float](op *convOp, in []*tensor.Dense) *tensor.Dense {
 		b = data[T](in[2])
 	}
 	out, y := output[T](&op.ob, op.ys, false)
+	if xf, ok := any(x).([]float32); ok {
+		args, batched := [][]float32{xf, any(w).([]float32)}, []bool{true, false}
+		if b != nil {
+			args, batched = append(args, any(b).([]float32)), append(batched, false)
+		}
+		args, batched = append(args, any(y).([]float32)), append(batched, true)
+		if dnnlConvRun(&op.dn, &op.convCfg, 0, args, batched, nil) {
+			return out
+		}
+	}
 	g := &op.g
 	cg, mg, kg, p, hw := op.sizes()
 	nw := workers(g.n, op.cost())
@@ -188,6 +199,7 @@ type convGradOp struct {
 	ob outBuf
 	convCfg
 	s         scratch
+	dn        dnnlConv
 	wrtWeight bool
 }
 
@@ -225,6 +237,13 @@ func (op *convGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 func convGradInput[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 	w, dy := data[T](in[0]), data[T](in[1])
 	out, dx := output[T](&op.ob, op.xs, !op.pointwise)
+	if dyf, ok := any(dy).([]float32); ok {
+		args := [][]float32{dyf, any(w).([]float32), any(dx).([]float32)}
+		if dnnlConvRun(&op.dn, &op.convCfg, 1, args, []bool{true, false, true}, nil) {
+			return out
+		}
+		clear(dx)
+	}
 	g := &op.g
 	cg, mg, kg, p, hw := op.sizes()
 	nw := workers(g.n, op.cost())
@@ -272,6 +291,27 @@ func transpose[T Float](a []T, r, c int, t []T) {
 func convGradWeight[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 	x, dy := data[T](in[0]), data[T](in[1])
 	out, dw := output[T](&op.ob, op.ws, true)
+	if xf, ok := any(x).([]float32); ok {
+		dwf := any(dw).([]float32)
+		var parts [][]float32
+		args := [][]float32{xf, any(dy).([]float32), dwf}
+		if dnnlConvRun(&op.dn, &op.convCfg, 2, args, []bool{true, true, false}, func(nw int) [][]float32 {
+			parts = make([][]float32, nw)
+			parts[0] = dwf
+			for i := 1; i < nw; i++ {
+				parts[i] = buf[float32](&op.s, i, len(dwf))
+			}
+			return parts
+		}) {
+			for _, part := range parts[1:] {
+				for i, v := range part {
+					dwf[i] += v
+				}
+			}
+			return out
+		}
+		clear(dw)
+	}
 	g := &op.g
 	cg, mg, kg, p, hw := op.sizes()
 	nw := workers(g.n, op.cost())

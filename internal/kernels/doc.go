@@ -12,9 +12,16 @@
 // ops. Shapes are fixed when the node is built; running a node on a tensor of another shape is an
 // error, not a panic.
 //
-// Conv uses im2col and one BLAS gemm per image and group, writing the output directly in NCHW
-// layout (no transposes); images are spread over GOMAXPROCS goroutines. The BLAS is the one
-// Gorgonia uses (gorgonia.WhichBLAS), so gorgonia.Use switches both.
+// Conv on float32 2-D data runs oneDNN's direct JIT kernels (Debian libdnnl-dev, through cgo;
+// dnnl.go) for the forward pass and both backward passes in the default build: the batch is split
+// into GOMAXPROCS equal parts, each run single-threaded by oneDNN in its own goroutine (no OpenMP
+// team), with the tensors reordered to oneDNN's blocked layouts in a shared scratch arena. Where
+// oneDNN offers only its im2col or reference fallbacks, for float64, 1-D convolutions, and in a
+// build with the tag purego (or nodnnl, or without cgo), Conv uses im2col and one BLAS gemm per
+// image and group, writing the output directly in NCHW layout (no transposes); images are spread
+// over GOMAXPROCS goroutines. The BLAS is the one Gorgonia uses (gorgonia.WhichBLAS; OpenBLAS in
+// the default build, see internal/blas), so gorgonia.Use switches both. Backend says which paths a
+// binary has.
 //
 // # Memory
 //

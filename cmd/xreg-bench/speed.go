@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+	"github.com/xreg-onnx/xreg-onnx/xreg"
+)
+
+// speedRecord is what -speed prints: one JSON line read by scripts/bench_speed.py.
+type speedRecord struct {
+	StepS       float64 `json:"step_s"`        // median θ step after the first
+	PhiS        float64 `json:"phi_s"`         // one φ update (K noisy passes + backward + step)
+	FirstStepAt float64 `json:"first_step_at"` // Unix time at the end of the first θ step
+	PeakRSSMB   float64 `json:"peak_rss_mb"`   // VmHWM
+	Steps       int     `json:"steps"`
+}
+
+// runSpeed times `steps` training steps of the model at path (noise injected after every
+// normalization node, as `xreg-onnx inject` does) on random data, with the trainer of
+// `xreg-onnx train`: θ steps at the given batch, and a φ update (K = 4) every third step.
+// A non-empty cpuprofile receives a CPU profile of the training (pprof format).
+func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
+	if threads > 0 {
+		runtime.GOMAXPROCS(threads)
+	}
+	if steps < 3 {
+		return fmt.Errorf("-steps %d: want at least 3 (a θ step, a θ + φ step, and the first)", steps)
+	}
+	m, err := onnximport.Load(path)
+	if err != nil {
+		return err
+	}
+	if _, err := inject.Apply(m, inject.Options{}); err != nil {
+		return err
+	}
+	if len(m.Graph.Inputs) != 1 {
+		return fmt.Errorf("%s: want one input, have %d", path, len(m.Graph.Inputs))
+	}
+	shape := m.Graph.Inputs[0].Shape[1:]
+	train, reg := dataset.Random(steps*batch, shape, 1), dataset.Random(batch, shape, 2)
+	const regEvery = 3
+	var marks []time.Time
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := xreg.Train(m, train, reg, xreg.TrainConfig{
+		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true,
+		OnStep: func(step, total int) { marks = append(marks, time.Now()) },
+	})
+	if err != nil {
+		return err
+	}
+	var theta []float64
+	for k := 2; k <= len(marks); k++ {
+		if k%regEvery != 0 {
+			theta = append(theta, marks[k-1].Sub(marks[k-2]).Seconds())
+		}
+	}
+	sort.Float64s(theta)
+	rec := speedRecord{
+		StepS:       theta[len(theta)/2],
+		PhiS:        res.RegSeconds / float64(len(marks)/regEvery),
+		FirstStepAt: float64(marks[0].UnixNano()) / 1e9,
+		PeakRSSMB:   peakRSSMB(),
+		Steps:       len(marks),
+	}
+	return json.NewEncoder(os.Stdout).Encode(rec)
+}
+
+// peakRSSMB reads the process's peak resident memory (VmHWM) in MB; 0 where /proc is missing.
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			var kb float64
+			fmt.Sscan(f[1], &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// kernelsLabel says which kernels this binary has.
+func kernelsLabel() string { return kernels.Backend() }

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/blas"
+)
+
+// TestVersionKernels: `version` names the BLAS the binary really selected (internal/blas checks
+// that against gorgonia.WhichBLAS) and the convolution path of the build.
+func TestVersionKernels(t *testing.T) {
+	out, err := command("version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("version: %v\n%s", err, out)
+	}
+	s := string(out)
+	conv := map[string]string{"openblas": "conv oneDNN", "gonum": "conv im2col + gemm (Go)"}[blas.Name]
+	for _, want := range []string{"xreg-onnx " + version, "BLAS " + blas.Name, conv} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}

@@ -1,0 +1,310 @@
+//go:build !purego && cgo && !nodnnl
+
+package kernels
+
+/*
+#cgo LDFLAGS: -ldnnl -lgomp
+#include <stdlib.h>
+#include <string.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_version.h>
+
+void omp_set_num_threads(int);
+
+static dnnl_engine_t xeng;
+
+static int xinit(void) {
+	omp_set_num_threads(1);
+	return dnnl_engine_create(&xeng, dnnl_cpu, 0) != dnnl_success;
+}
+
+#define XMAX 4
+#define XWORKERS 256
+
+// One primitive with its arguments: each argument has a memory in the caller's plain layout
+// (user, its data handle set on every call) and, where the primitive prefers another layout, a
+// memory in that layout (mem) with a reorder between them. The reordered copies live in a scratch
+// arena per worker slot, shared by every primitive (ops run one at a time on a slot).
+typedef struct {
+	dnnl_primitive_t prim;
+	dnnl_stream_t stream;
+	int n, slot;
+	int arg[XMAX], out[XMAX];
+	dnnl_memory_t user[XMAX], mem[XMAX];
+	dnnl_primitive_t reorder[XMAX];
+	size_t size[XMAX];
+} xprim;
+
+static void *xarena[XWORKERS][XMAX];
+static size_t xcap[XWORKERS][XMAX];
+
+static int xarg(xprim *p, int arg, const dnnl_memory_desc_t *umd, const dnnl_memory_desc_t *pmd, int out) {
+	int i = p->n++;
+	p->arg[i] = arg;
+	p->out[i] = out;
+	if (dnnl_memory_create(&p->user[i], umd, xeng, DNNL_MEMORY_NONE)) return 1;
+	if (dnnl_memory_desc_equal(umd, pmd)) {
+		p->mem[i] = p->user[i];
+		return 0;
+	}
+	p->size[i] = dnnl_memory_desc_get_size(pmd);
+	if (dnnl_memory_create(&p->mem[i], pmd, xeng, DNNL_MEMORY_NONE)) return 1;
+	dnnl_primitive_desc_t rpd;
+	if (dnnl_reorder_primitive_desc_create(&rpd, out ? pmd : umd, xeng, out ? umd : pmd, xeng, NULL)) return 1;
+	int rc = dnnl_primitive_create(&p->reorder[i], rpd);
+	dnnl_primitive_desc_destroy(rpd);
+	return rc != dnnl_success;
+}
+
+static void xfree(xprim *p) {
+	if (!p) return;
+	for (int i = 0; i < p->n; i++) {
+		if (p->reorder[i]) dnnl_primitive_destroy(p->reorder[i]);
+		if (p->mem[i] && p->mem[i] != p->user[i]) dnnl_memory_destroy(p->mem[i]);
+		if (p->user[i]) dnnl_memory_destroy(p->user[i]);
+	}
+	if (p->prim) dnnl_primitive_destroy(p->prim);
+	if (p->stream) dnnl_stream_destroy(p->stream);
+	free(p);
+}
+
+// xconv creates a 2-D convolution primitive on plain NCHW tensors: kind 0 forward (args x, w,
+// [b], y), 1 backward data (dy, w, dx), 2 backward weights (x, dy, dw). NULL on failure.
+static xprim *xconv(int kind, int slot, int n, int c, int h, int w, int m, int g, int kh, int kw,
+		int oh, int ow, int sh, int sw, int dh, int dw, int pt, int pl, int pb, int pr, int bias) {
+	omp_set_num_threads(1);
+	xprim *p = calloc(1, sizeof(xprim));
+	if (!p) return NULL;
+	p->slot = slot;
+	dnnl_dims_t xd = {n, c, h, w}, yd = {n, m, oh, ow}, bd = {m}, wd;
+	int wnd = 4;
+	dnnl_format_tag_t wtag = dnnl_oihw;
+	if (g == 1) {
+		wd[0] = m; wd[1] = c; wd[2] = kh; wd[3] = kw;
+	} else {
+		wnd = 5; wtag = dnnl_goihw;
+		wd[0] = g; wd[1] = m / g; wd[2] = c / g; wd[3] = kh; wd[4] = kw;
+	}
+	dnnl_dims_t st = {sh, sw}, dl = {dh - 1, dw - 1}, pa = {pt, pl}, pz = {pb, pr};
+	dnnl_memory_desc_t xu, yu, wu, bu, xa, ya, wa;
+	if (dnnl_memory_desc_init_by_tag(&xu, 4, xd, dnnl_f32, dnnl_nchw) ||
+		dnnl_memory_desc_init_by_tag(&yu, 4, yd, dnnl_f32, dnnl_nchw) ||
+		dnnl_memory_desc_init_by_tag(&wu, wnd, wd, dnnl_f32, wtag) ||
+		dnnl_memory_desc_init_by_tag(&bu, 1, bd, dnnl_f32, dnnl_a) ||
+		dnnl_memory_desc_init_by_tag(&xa, 4, xd, dnnl_f32, dnnl_format_tag_any) ||
+		dnnl_memory_desc_init_by_tag(&ya, 4, yd, dnnl_f32, dnnl_format_tag_any) ||
+		dnnl_memory_desc_init_by_tag(&wa, wnd, wd, dnnl_f32, dnnl_format_tag_any)) goto fail;
+	dnnl_convolution_desc_t fd, od;
+	if (dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+			&xa, &wa, (kind == 0 && bias) ? &bu : NULL, &ya, st, dl, pa, pz)) goto fail;
+	dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+	if (dnnl_primitive_desc_create(&fpd, &fd, NULL, xeng, NULL)) goto fail;
+	if (kind == 0) {
+		pd = fpd;
+		fpd = NULL;
+	} else {
+		int rc = kind == 1
+			? dnnl_dilated_convolution_backward_data_desc_init(&od, dnnl_convolution_direct, &xa, &wa, &ya, st, dl, pa, pz)
+			: dnnl_dilated_convolution_backward_weights_desc_init(&od, dnnl_convolution_direct, &xa, &wa, NULL, &ya, st, dl, pa, pz);
+		if (rc || dnnl_primitive_desc_create(&pd, &od, NULL, xeng, fpd)) {
+			dnnl_primitive_desc_destroy(fpd);
+			goto fail;
+		}
+		dnnl_primitive_desc_destroy(fpd);
+	}
+	// Only oneDNN's direct JIT kernels: its im2col + gemm and reference fallbacks are no faster
+	// than the Go kernels (which then run instead).
+	const char *impl = NULL;
+	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl ||
+			strncmp(impl, "jit:", 4) != 0) {
+		dnnl_primitive_desc_destroy(pd);
+		goto fail;
+	}
+	int bad = dnnl_primitive_create(&p->prim, pd) != dnnl_success;
+#define MD(q) dnnl_primitive_desc_query_md(pd, q, 0)
+	switch (kind) {
+	case 0:
+		bad = bad || xarg(p, DNNL_ARG_SRC, &xu, MD(dnnl_query_src_md), 0) ||
+			xarg(p, DNNL_ARG_WEIGHTS, &wu, MD(dnnl_query_weights_md), 0) ||
+			(bias && xarg(p, DNNL_ARG_BIAS, &bu, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), 0)) ||
+			xarg(p, DNNL_ARG_DST, &yu, MD(dnnl_query_dst_md), 1);
+		break;
+	case 1:
+		bad = bad || xarg(p, DNNL_ARG_DIFF_DST, &yu, MD(dnnl_query_diff_dst_md), 0) ||
+			xarg(p, DNNL_ARG_WEIGHTS, &wu, MD(dnnl_query_weights_md), 0) ||
+			xarg(p, DNNL_ARG_DIFF_SRC, &xu, MD(dnnl_query_diff_src_md), 1);
+		break;
+	default:
+		bad = bad || xarg(p, DNNL_ARG_SRC, &xu, MD(dnnl_query_src_md), 0) ||
+			xarg(p, DNNL_ARG_DIFF_DST, &yu, MD(dnnl_query_diff_dst_md), 0) ||
+			xarg(p, DNNL_ARG_DIFF_WEIGHTS, &wu, MD(dnnl_query_diff_weights_md), 1);
+	}
+#undef MD
+	dnnl_primitive_desc_destroy(pd);
+	if (bad || dnnl_stream_create(&p->stream, xeng, dnnl_stream_default_flags)) goto fail;
+	return p;
+fail:
+	xfree(p);
+	return NULL;
+}
+
+// xexec runs p on the given data pointers (in argument order) in the calling thread.
+static int xexec(xprim *p, void *h0, void *h1, void *h2, void *h3) {
+	omp_set_num_threads(1);
+	void *h[XMAX] = {h0, h1, h2, h3};
+	dnnl_exec_arg_t args[XMAX];
+	int s = p->slot;
+	for (int i = 0; i < p->n; i++) {
+		if (dnnl_memory_set_data_handle(p->user[i], h[i])) return 1;
+		if (p->mem[i] != p->user[i]) {
+			if (xcap[s][i] < p->size[i]) {
+				free(xarena[s][i]);
+				xarena[s][i] = aligned_alloc(64, (p->size[i] + 63) / 64 * 64);
+				if (!xarena[s][i]) { xcap[s][i] = 0; return 2; }
+				xcap[s][i] = p->size[i];
+			}
+			if (dnnl_memory_set_data_handle(p->mem[i], xarena[s][i])) return 1;
+			if (!p->out[i]) {
+				dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, p->user[i]}, {DNNL_ARG_TO, p->mem[i]}};
+				if (dnnl_primitive_execute(p->reorder[i], p->stream, 2, ra)) return 3;
+			}
+		}
+		args[i].arg = p->arg[i];
+		args[i].memory = p->mem[i];
+	}
+	int st = dnnl_primitive_execute(p->prim, p->stream, p->n, args);
+	if (st) return 100 + st;
+	for (int i = 0; i < p->n; i++) {
+		if (p->out[i] && p->mem[i] != p->user[i]) {
+			dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, p->mem[i]}, {DNNL_ARG_TO, p->user[i]}};
+			if (dnnl_primitive_execute(p->reorder[i], p->stream, 2, ra)) return 5;
+		}
+	}
+	return dnnl_stream_wait(p->stream) != dnnl_success;
+}
+
+static int xversion(int *maj, int *min, int *patch) {
+	const dnnl_version_t *v = dnnl_version();
+	*maj = v->major; *min = v->minor; *patch = v->patch;
+	return 0;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+var (
+	dnnlOnce sync.Once
+	dnnlOK   bool
+	// dnnlMu serialises executions: the reordered copies live in one arena per worker slot.
+	dnnlMu sync.Mutex
+)
+
+// dnnlReady initialises the oneDNN CPU engine once; false when it cannot be created.
+func dnnlReady() bool {
+	dnnlOnce.Do(func() { dnnlOK = C.xinit() == 0 })
+	return dnnlOK
+}
+
+var convBackend = func() string {
+	var a, b, c C.int
+	C.xversion(&a, &b, &c)
+	return fmt.Sprintf("oneDNN %d.%d.%d (forward, backward data and weights)", a, b, c)
+}()
+
+// dnnlConv holds the oneDNN primitives of one convolution direction, one per worker: the batch
+// is split into equal parts, each run single-threaded by oneDNN in its own goroutine (no OpenMP
+// team, so a loaded machine does not stall on spinning threads).
+type dnnlConv struct {
+	p      *dnnlPrims
+	failed bool
+}
+
+// dnnlPrims owns the C primitives; a finalizer frees them with the op.
+type dnnlPrims struct{ prims []*C.xprim }
+
+func (d *dnnlPrims) free() {
+	for _, p := range d.prims {
+		C.xfree(p)
+	}
+	d.prims = nil
+}
+
+// convWorkers returns the largest divisor of n that is at most the worker count workers gives.
+func convWorkers(n, cost int) int {
+	w := workers(n, cost)
+	for n%w != 0 {
+		w--
+	}
+	return w
+}
+
+// dnnlConvRun runs direction kind (0 forward, 1 backward data, 2 backward weights) of the
+// convolution c on float32 data through oneDNN. ptrs are the data of the arguments in the order
+// of xconv; outIdx is the argument that is written; parts receives per-worker partial sums when
+// the output is summed over the batch (backward weights). It returns false when oneDNN cannot
+// run this convolution (the caller then uses the Go kernels, on an output it must reset).
+func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []bool, sum func(w int) [][]float32) bool {
+	if d.failed || c.g.rank != 4 || !dnnlReady() {
+		return false
+	}
+	dnnlMu.Lock()
+	defer dnnlMu.Unlock()
+	g := &c.g
+	nw := convWorkers(g.n, c.cost())
+	if d.p == nil || len(d.p.prims) != nw {
+		if d.p != nil {
+			d.p.free()
+		}
+		d.p = &dnnlPrims{}
+		runtime.SetFinalizer(d.p, (*dnnlPrims).free)
+		for i := 0; i < nw; i++ {
+			bias := 0
+			if kind == 0 && len(args) == 4 {
+				bias = 1
+			}
+			p := C.xconv(C.int(kind), C.int(i), C.int(g.n/nw), C.int(g.c), C.int(g.h), C.int(g.w), C.int(c.m), C.int(c.group),
+				C.int(g.kh), C.int(g.kw), C.int(g.oh), C.int(g.ow), C.int(g.sh), C.int(g.sw), C.int(g.dh), C.int(g.dw),
+				C.int(g.pt), C.int(g.pl), C.int(g.pb), C.int(g.pr), C.int(bias))
+			if p == nil {
+				d.p.free()
+				d.failed = true
+				return false
+			}
+			d.p.prims = append(d.p.prims, p)
+		}
+	}
+	var parts [][]float32
+	if sum != nil {
+		parts = sum(nw)
+	}
+	errs := make([]C.int, nw)
+	parallel(g.n, nw, func(wk, lo, hi int) {
+		var h [4]unsafe.Pointer
+		for i, a := range args {
+			if batched[i] {
+				per := len(a) / g.n
+				h[i] = unsafe.Pointer(&a[lo*per])
+			} else if parts != nil && i == len(args)-1 {
+				h[i] = unsafe.Pointer(&parts[wk][0])
+			} else {
+				h[i] = unsafe.Pointer(&a[0])
+			}
+		}
+		errs[wk] = C.xexec(d.p.prims[wk], h[0], h[1], h[2], h[3])
+	})
+	for _, e := range errs {
+		if e != 0 {
+			// Not expected after a successful creation; the Go kernels take over for good.
+			d.p.free()
+			d.failed = true
+			return false
+		}
+	}
+	return true
+}

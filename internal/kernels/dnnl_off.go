@@ -1,0 +1,13 @@
+//go:build purego || !cgo || nodnnl
+
+package kernels
+
+// convBackend names the convolution path of this build.
+const convBackend = "im2col + gemm (Go)"
+
+// dnnlConv is empty in a pure-Go build: every convolution runs the Go kernels.
+type dnnlConv struct{}
+
+func dnnlConvRun(*dnnlConv, *convCfg, int, [][]float32, []bool, func(int) [][]float32) bool {
+	return false
+}

@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+"""Training speed and memory of xreg-onnx against PyTorch, side by side (make bench-speed).
+
+Builds each network in PyTorch (Debian's python3-torch 1.13, torchvision 0.14) and exports the same
+network with the same weights to ONNX; then, per model and thread count, runs training steps of
+both ALTERNATELY in one run (PyTorch, xreg-onnx, PyTorch, xreg-onnx, ...), each in its own process:
+
+  - PyTorch: model.train() (BatchNorm batch statistics), Gaussian noise σε added after every
+    normalization layer (σ = e^-2, as `xreg-onnx inject` does), cross-entropy, backward, Adam
+    (lr 1e-3), torch.set_num_threads(T);
+  - xreg-onnx: `xreg-bench -speed` on the injected model (the trainer of `xreg-onnx train`: noisy
+    forward, backward, Adam on θ), GOMAXPROCS=T; a φ update (K = 4 passes on a regularization batch
+    of the batch size) every few steps, whose time gives the overhead at the paper's r = 30.
+
+Each process reports its seconds per step (median after the first step), the time from its start
+to the end of its first step and its peak resident memory (VmHWM). The Markdown table, with the
+machine, the load average and the date, replaces the block between the bench-speed markers in
+BENCHMARKS.md (--out).
+
+  /usr/bin/python3 scripts/bench_speed.py --go-bin bin/xreg-bench            # full set
+  /usr/bin/python3 scripts/bench_speed.py --go-bin bin/xreg-bench --quick    # cnn-bn, mlp-ln, resnet18
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision.models as tvm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_fixtures as mf  # noqa: E402  (the fixtures' network definitions and exporter)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BEGIN, END = "<!-- bench-speed:begin -->", "<!-- bench-speed:end -->"
+SIGMA0 = 0.1353352832366127  # e^-2, inject's default
+
+
+def vgg_small(builder):
+    """torchvision VGG with BatchNorm on 3×32×32: avgpool removed, a 512→10 head."""
+    m = builder(weights=None, num_classes=10)
+    m.avgpool = nn.Identity()
+    m.classifier = nn.Linear(512, 10)
+    return m
+
+
+def vgg16_bn_224():
+    m = tvm.vgg16_bn(weights=None, num_classes=10)
+    m.avgpool = nn.Identity()  # the feature map is already 7×7 at 224
+    return m
+
+
+# name: (builder, input shape, batch, opset, steps per process)
+MODELS = {
+    "cnn-bn": (mf.cnn_bn, (1, 28, 28), 64, 13, 12),
+    "mlp-ln": (mf.mlp_ln, (784,), 64, 17, 20),
+    "resnet18": (lambda: tvm.resnet18(weights=None, num_classes=10), (3, 32, 32), 64, 13, 6),
+    "vgg11-bn": (lambda: vgg_small(tvm.vgg11_bn), (3, 32, 32), 64, 13, 5),
+    "wrn-16-4": (lambda: mf.WideResNet(16, 4, in_channels=3), (3, 32, 32), 64, 13, 4),
+    "mobilenet-v2": (lambda: tvm.mobilenet_v2(weights=None, num_classes=10), (3, 32, 32), 64, 13, 5),
+    "resnet18-224": (lambda: tvm.resnet18(weights=None, num_classes=10), (3, 224, 224), 16, 13, 3),
+    "vgg16-bn-224": (vgg16_bn_224, (3, 224, 224), 16, 13, 3),
+}
+QUICK = ["cnn-bn", "mlp-ln", "resnet18"]
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def build(name, seed=0):
+    """The model with torchvision's init, then distinct normalization statistics and biases (so
+    that the exporter keeps every initializer: identical ones would be shared through Identity)."""
+    torch.manual_seed(seed)
+    return mf.randomize(MODELS[name][0](), seed)
+
+
+def export(name, path):
+    model = build(name).eval()
+    shape, batch, opset = MODELS[name][1], MODELS[name][2], MODELS[name][3]
+    data = mf.export_onnx(model, torch.zeros((2,) + shape), opset)
+    mf.write_atomic(path, data)
+
+
+def torch_worker(args):
+    """One PyTorch process: args.steps training steps; prints one JSON line."""
+    torch.set_num_threads(int(args.threads))
+    shape, batch = MODELS[args.model][1], MODELS[args.model][2]
+    model = build(args.model).train()
+    norms = (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
+    log_sigma = torch.tensor(float(torch.log(torch.tensor(SIGMA0))))
+
+    def noise(_m, _inp, out):
+        return out + log_sigma.exp() * torch.randn_like(out)
+
+    for m in model.modules():
+        if isinstance(m, norms):
+            m.register_forward_hook(noise)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand((batch,) + shape, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    times, first = [], None
+    for i in range(args.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+        if i == 0:
+            first = time.time()
+    print(
+        json.dumps(
+            dict(
+                step_s=statistics.median(times[1:]),
+                first_step_at=first,
+                peak_rss_mb=peak_rss_mb(),
+                loss=float(loss),
+            )
+        ),
+        flush=True,
+    )
+
+
+def run_worker(cmd, env, timeout, rss_limit_mb):
+    """Runs one worker process, killing it past timeout seconds or rss_limit_mb of resident memory;
+    returns its JSON record plus the wall time from its start to the end of its first step."""
+    start = time.time()
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE, text=True)
+        why = None
+        while p.poll() is None:
+            time.sleep(0.2)
+            if time.time() - start > timeout:
+                why = f"timeout after {timeout} s"
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    rss = next((int(l.split()[1]) for l in f if l.startswith("VmRSS:")), 0) / 1024
+                if rss > rss_limit_mb:
+                    why = f"over {rss_limit_mb / 1024:.0f} GB"
+            except (FileNotFoundError, StopIteration):
+                pass
+            if why:
+                p.kill()
+                p.wait()
+                break
+        err = p.stderr.read()
+        out.seek(0)
+        text = out.read().decode()
+    if why:
+        return dict(error=why)
+    if p.returncode != 0:
+        return dict(error=f"exit {p.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}")
+    rec = json.loads(text.strip().splitlines()[-1])
+    rec["first_step_s"] = rec.pop("first_step_at") - start
+    return rec
+
+
+def machine():
+    cpu = "x86-64"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    with open("/proc/meminfo") as f:
+        mem = int(next(l for l in f if l.startswith("MemTotal")).split()[1]) / 1024 / 1024
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def fmt(v, spec):
+    return "—" if v is None else format(v, spec)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts [1,2]")
+    ap.add_argument("--steps", type=int, default=0, help="steps per process (0: per-model default)")
+    ap.add_argument("--models", default="", help="comma-separated models (default: all, or --quick's)")
+    ap.add_argument("--quick", action="store_true", help="only " + ", ".join(QUICK) + ", one round")
+    ap.add_argument("--rounds", type=int, default=2, help="alternations torch/xreg-onnx per row [2]")
+    ap.add_argument("--go-bin", default="bin/xreg-bench", help="the xreg-bench binary")
+    ap.add_argument("--kernels", default="", help="label of the Go build (default: asks the binary)")
+    ap.add_argument("--dir", default="out/bench-speed", help="folder of the exported models")
+    ap.add_argument("--out", default="BENCHMARKS.md", help="Markdown file to update ('-': stdout)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per process before it is killed")
+    ap.add_argument("--rss-limit-gb", type=float, default=16, help="kill a process past this RSS")
+    args = ap.parse_args()
+    if args.worker:
+        torch_worker(args)
+        return 0
+
+    names = [n for n in args.models.split(",") if n] or (QUICK if args.quick else list(MODELS))
+    for n in names:
+        if n not in MODELS:
+            ap.error(f"--models: unknown model {n!r} (have {', '.join(MODELS)})")
+    threads = [int(t) for t in args.threads.split(",")]
+    rounds = 1 if args.quick else args.rounds
+    os.makedirs(args.dir, exist_ok=True)
+    kernels = args.kernels or subprocess.run(
+        [args.go_bin, "-kernels"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    load0 = os.getloadavg()
+    began = datetime.datetime.now(datetime.timezone.utc)
+    rows = []
+    for name in names:
+        _, shape, batch, _, steps = MODELS[name]
+        steps = args.steps or steps
+        path = os.path.join(args.dir, name + ".onnx")
+        if not os.path.exists(path):
+            export(name, path)
+        for t in threads:
+            env = dict(os.environ, OMP_NUM_THREADS=str(t), GOMAXPROCS=str(t))
+            tcmd = [sys.executable, __file__, "--worker", "torch", "--model", name,
+                    "--threads", str(t), "--steps", str(steps)]
+            gcmd = [args.go_bin, "-speed", path, "-batch", str(batch), "-steps", str(steps),
+                    "-threads", str(t)]
+            recs = {"torch": [], "xreg": []}
+            for r in range(rounds):
+                for side, cmd in (("torch", tcmd), ("xreg", gcmd)):
+                    rec = run_worker(cmd, env, args.timeout, args.rss_limit_gb * 1024)
+                    print(f"{name} threads={t} round={r} {side}: {json.dumps(rec)}", file=sys.stderr, flush=True)
+                    recs[side].append(rec)
+            rows.append((name, shape, batch, t, recs))
+    load1 = os.getloadavg()
+    ended = datetime.datetime.now(datetime.timezone.utc)
+    table = render(rows, kernels, began, ended, load0, load1, rounds, args)
+    if args.out == "-":
+        print(table)
+        return 0
+    doc = ""
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            doc = f.read()
+    if BEGIN in doc and END in doc:
+        doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + table + "\n"
+    mf.write_atomic(args.out, doc.encode())
+    print(f"bench-speed: wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+def best(recs, key):
+    vals = [r[key] for r in recs if key in r]
+    return min(vals) if vals else None
+
+
+def render(rows, kernels, began, ended, load0, load1, rounds, args):
+    out = [BEGIN, ""]
+    cmd = "make bench-speed" + (" QUICK=1" if args.quick else "")
+    out.append(
+        f"Generated by `{cmd}` (scripts/bench_speed.py) on {began:%Y-%m-%d %H:%M}–{ended:%H:%M} UTC; "
+        f"machine: {machine()}; PyTorch {torch.__version__} (oneDNN: "
+        f"{torch.backends.mkldnn.is_available()}); xreg-onnx kernels: {kernels}. The machine was "
+        f"shared with other jobs: load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end. "
+        f"Each cell is the best of {rounds} alternating process(es) per side (PyTorch, xreg-onnx, "
+        "PyTorch, …); s/step is the median step after the first; ratio = PyTorch s/step ÷ "
+        "xreg-onnx s/step (higher is faster, 1 = PyTorch's speed); RSS is each process's peak "
+        "resident memory; first step is the wall time from the process's start to the end of its "
+        "first step; φ overhead is the time of one φ update (K = 4 noisy passes over a batch) "
+        "divided by 30 θ steps (r = 30)."
+    )
+    out.append("")
+    out.append(
+        "| model | input | batch | threads | PyTorch s/step | xreg-onnx s/step | ratio | "
+        "PyTorch RSS MB | xreg-onnx RSS MB | RSS ratio | PyTorch first step s | xreg-onnx first step s | "
+        "φ overhead (r = 30) |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, shape, batch, t, recs in rows:
+        ts, xs = best(recs["torch"], "step_s"), best(recs["xreg"], "step_s")
+        tr, xr = best(recs["torch"], "peak_rss_mb"), best(recs["xreg"], "peak_rss_mb")
+        tf, xf = best(recs["torch"], "first_step_s"), best(recs["xreg"], "first_step_s")
+        ph = best(recs["xreg"], "phi_s")
+        errs = sorted({r["error"] for r in recs["torch"] + recs["xreg"] if "error" in r})
+        ratio = ts / xs if ts and xs else None
+        rss = xr / tr if tr and xr else None
+        over = f"{100 * ph / (30 * xs):.1f} %" if ph and xs else "—"
+        cells = [name, "×".join(map(str, shape)), str(batch), str(t), fmt(ts, ".3f"), fmt(xs, ".3f"),
+                 fmt(ratio, ".2f"), fmt(tr, ".0f"), fmt(xr, ".0f"), fmt(rss, ".2f"), fmt(tf, ".1f"),
+                 fmt(xf, ".1f"), over]
+        if errs:
+            cells[5] += " (" + "; ".join(errs) + ")"
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out.append(END)
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
