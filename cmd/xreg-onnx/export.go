@@ -68,8 +68,6 @@ func runExport(c *cli.Context) error {
 		return fmt.Errorf("export: --report needs labelled test data (--data)")
 	case c.String("report") == "" && (c.String("data") != "" || c.String("log") != ""):
 		return fmt.Errorf("export: --data and --log are only used by --report")
-	case c.Int("mc") < 0:
-		return fmt.Errorf("export: --mc %d: want a positive number of draws (or 0 for none)", c.Int("mc"))
 	}
 	outputs := []string{out}
 	if dir := c.String("report"); dir != "" {

@@ -179,7 +179,7 @@ func TestExportErrors(t *testing.T) {
 		{"report without data", []string{injected, "-o", "OUT", "--report", "r"}, "export: --report needs labelled test data (--data)"},
 		{"data without report", []string{injected, "-o", "OUT", "--data", fmnistTest}, "export: --data and --log are only used by --report"},
 		{"mc and temperature", []string{injected, "-o", "OUT", "--mc", "2", "--temperature", "--reg-data", fmnistReg}, "--mc and --temperature exclude each other"},
-		{"negative mc", []string{injected, "-o", "OUT", "--mc", "-2"}, "export: --mc -2: want a positive number of draws"},
+		{"negative mc", []string{injected, "-o", "OUT", "--mc", "-2"}, "export: --mc -2: want a value in [0, 256]"},
 		{"missing model", []string{"nowhere.onnx", "-o", "OUT"}, "onnximport: open nowhere.onnx: no such file or directory"},
 		{"bad report data", []string{injected, "-o", "OUT", "--report", "r", "--data", plain}, "export: --data: dataset:"},
 		{"wrong data shape", []string{injected, "-o", "OUT", "--temperature", "--reg-data", filepath.Join("..", "..", "dataset", "testdata", "cifar", "data_batch_1.bin")},

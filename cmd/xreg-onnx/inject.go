@@ -119,9 +119,6 @@ func injectOptions(c *cli.Context) (inject.Options, error) {
 		Mode: c.String("mode"), Granularity: c.String("granularity"), Placement: c.String("placement"), Sigma0: c.Float64("sigma0"),
 		Where: c.String("where"), Skip: c.String("skip"),
 	}
-	if c.IsSet("sigma0") && c.Float64("sigma0") == 0 {
-		return opt, errors.New("inject: --sigma0 0: σ0 must be > 0")
-	}
 	for _, k := range splitList(c.String("augment")) {
 		opt.Augment = append(opt.Augment, k)
 	}

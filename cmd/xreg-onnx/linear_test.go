@@ -46,7 +46,7 @@ func TestLinearAndSplineCommands(t *testing.T) {
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "nope"}, wantErr: `no column "nope"`},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--penalty", "l3"}, wantErr: `--penalty "l3"`},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--reg-fraction", "0"}, wantErr: "--reg-fraction"},
-		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--steps", "0"}, wantErr: "steps 0 must be positive"},
+		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--steps", "0"}, wantErr: "--steps 0: want a value in [1,"},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--l1-rule", "project"}, wantErr: "--l1-rule needs --penalty l1"},
 		{args: []string{"spline", "--data", tr, "--target", "y", "--x", "z"}, wantErr: `--x: no column "z"`},
 		{args: []string{"spline", "--data", tr, "--target", "y", "--x", "x", "--breaks", "1"}, wantErr: "--breaks 1"},

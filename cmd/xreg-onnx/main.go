@@ -25,6 +25,9 @@ var commands []*cli.Command
 
 func newApp() *cli.App {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	for _, c := range commands {
+		documentRanges(c)
+	}
 	return &cli.App{
 		Name:     "xreg-onnx",
 		Usage:    "fine-tune ONNX models with cross-regularization and export calibrated deterministic models",

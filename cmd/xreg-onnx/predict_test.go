@@ -121,8 +121,8 @@ func TestPredictErrors(t *testing.T) {
 		{[]string{"--model", model, "--input", "testdata/predict/x.npy"},
 			`predict: input shape [3 1 8 8] does not match model input "x": want [N 2] (or [2] for one example) (input testdata/predict/x.npy)`},
 		{[]string{"--model", model, "--input", "x.txt"}, "predict: --input x.txt: want a .npy, .png, .jpg or .jpeg file"},
-		{[]string{"--model", model, "--input", input, "--top", "0"}, "predict: --top 0: want at least 1"},
-		{[]string{"--model", model, "--input", input, "--threads", "0"}, "predict: --threads 0: want at least 1"},
+		{[]string{"--model", model, "--input", input, "--top", "0"}, "predict: --top 0: want a value in [1,"},
+		{[]string{"--model", model, "--input", input, "--threads", "0"}, "predict: --threads 0: want a value in [1, 256]"},
 		{[]string{"--model", "missing.onnx", "--input", input}, "ort: model missing.onnx: stat missing.onnx: no such file or directory"},
 		{[]string{"--input", input}, `Required flag "model" not set`},
 	} {

@@ -136,8 +136,8 @@ func TestReportErrors(t *testing.T) {
 		{"wrong example shape", []string{"--model", logits, "--data", filepath.Join("..", "..", "testdata", "fmnist-small", "test-images-idx3-ubyte.gz")},
 			`model input "x" takes examples of shape [2] (2 values), the data's are [1 28 28] (784 values)`},
 		{"empty log", []string{"--model", logits, "--data", data, "--log", data}, "report: --log: calib: trajectory"},
-		{"bins", []string{"--model", logits, "--data", data, "--bins", "0"}, "report: --bins 0: want at least 1"},
-		{"negative mc", []string{"--model", logits, "--data", data, "--mc", "-2"}, "report: --mc -2: want a positive number"},
+		{"bins", []string{"--model", logits, "--data", data, "--bins", "0"}, "report: --bins 0: want a value in [1, 1000]"},
+		{"negative mc", []string{"--model", logits, "--data", data, "--mc", "-2"}, "report: --mc -2: want a value in [0, 256]"},
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "report")

@@ -46,9 +46,6 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: --max-body: %w", err)
 	}
-	if c.Int("threads") < 1 {
-		return fmt.Errorf("serve: --threads %d: want at least 1", c.Int("threads"))
-	}
 	sess, err := ort.Open(c.String("model"), &ort.Options{IntraOpThreads: c.Int("threads")})
 	if err != nil {
 		return err

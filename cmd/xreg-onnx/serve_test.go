@@ -144,7 +144,7 @@ func TestServeErrors(t *testing.T) {
 	}{
 		{[]string{"--model", "testdata/predict/cnn.onnx", "--max-body", "lots"}, `serve: --max-body: size "lots": want a number of bytes`},
 		{[]string{"--model", "testdata/predict/cnn.onnx", "--addr", "127.0.0.1:notaport"}, "serve: listen tcp: "},
-		{[]string{"--model", "testdata/predict/cnn.onnx", "--threads", "-2"}, "serve: --threads -2: want at least 1"},
+		{[]string{"--model", "testdata/predict/cnn.onnx", "--threads", "-2"}, "serve: --threads -2: want a value in [1, 256]"},
 		{[]string{"--model", "testdata/predict/missing.onnx"}, "ort: model testdata/predict/missing.onnx: "},
 	} {
 		var out bytes.Buffer
