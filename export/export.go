@@ -77,6 +77,9 @@ type Learned struct {
 	Value []float64 `json:"value"`
 	// Sigma is exp(Value), for noise.
 	Sigma []float64 `json:"sigma,omitempty"`
+	// DropoutRate is σ²/(1 + σ²) per σ for a Gaussian-dropout point (Op "Dropout"): the dropout
+	// rate the learned noise matches (inject.DropoutRate).
+	DropoutRate []float64 `json:"dropout_rate,omitempty"`
 }
 
 // Report says what Apply did.
@@ -283,6 +286,9 @@ func learnedValues(m *onnximport.Model, regs []inject.Reg) ([]Learned, error) {
 			l.Sigma = make([]float64, len(l.Value))
 			for j, v := range l.Value {
 				l.Sigma[j] = math.Exp(v)
+				if r.Op == "Dropout" {
+					l.DropoutRate = append(l.DropoutRate, inject.DropoutRate(l.Sigma[j]))
+				}
 			}
 		}
 		switch {

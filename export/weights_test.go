@@ -126,18 +126,6 @@ func weightValues(t *testing.T, m *onnximport.Model) map[string][]float32 {
 // deterministic prediction.
 func TestWeightsWhereverTheyLive(t *testing.T) {
 	orttest.Require(t)
-	train, err := dataset.Load("../testdata/fmnist-small/train-images-idx3-ubyte.gz", dataset.Options{Limit: 48})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := dataset.Load("../testdata/fmnist-small/reg-images-idx3-ubyte.gz", dataset.Options{Limit: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	test, err := dataset.Load("../testdata/fmnist-small/test-images-idx3-ubyte.gz", dataset.Options{Limit: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		model   string
 		rewrite func(*testing.T, *onnximport.Model)
@@ -149,13 +137,9 @@ func TestWeightsWhereverTheyLive(t *testing.T) {
 		t.Run(tc.model, func(t *testing.T) {
 			m := load(t, tc.model)
 			tc.rewrite(t, m)
-			var nodes []string
-			for _, n := range m.Proto.Graph.Node {
-				nodes = append(nodes, n.GetName())
-			}
-			before := weightValues(t, m)
+			nodes := nodeNames(m)
 			stored := 0
-			for name := range before {
+			for name := range weightValues(t, m) {
 				if w, _ := m.ResolveWeight(name); w.Store == tc.store {
 					stored++
 				}
@@ -163,26 +147,15 @@ func TestWeightsWhereverTheyLive(t *testing.T) {
 			if stored == 0 {
 				t.Fatalf("the rewritten model has no weight %s", tc.store)
 			}
+			t.Logf("%d weights %s", stored, tc.store)
 			if _, err := inject.Apply(m, inject.Options{}); err != nil {
 				t.Fatal(err)
 			}
-			res, err := xreg.Train(m, train, reg, xreg.TrainConfig{Epochs: 1, BatchSize: 16, RegBatch: 8, MC: 2, RegEvery: 1, LR: 0.01, NoEpochEval: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := xreg.WriteBack(m, res.Values); err != nil {
-				t.Fatal(err)
-			}
-			after := weightValues(t, m)
-			for name, v := range before {
-				if slices.Equal(v, after[name]) {
-					t.Errorf("weight %q did not change in training", name)
-				}
-			}
+			fineTune(t, m)
 			if tc.store == onnximport.StoreIdentity {
 				// Shared roots were un-shared: no two weights are equal any more.
 				seen := map[string]string{}
-				for name, v := range after {
+				for name, v := range weightValues(t, m) {
 					key := fmt.Sprint(v)
 					if other, dup := seen[key]; dup {
 						t.Errorf("weights %q and %q are still equal after training: tied", name, other)
@@ -190,31 +163,83 @@ func TestWeightsWhereverTheyLive(t *testing.T) {
 					seen[key] = name
 				}
 			}
-			want, err := xreg.Predict(m, test, nil, xreg.PredictOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := export.Apply(m, export.Options{}); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, n := range m.Proto.Graph.Node {
-				got = append(got, n.GetName())
-			}
-			if !slices.Equal(got, nodes) {
-				t.Errorf("export nodes differ from the model's:\n got %s\nwant %s", strings.Join(got, " "), strings.Join(nodes, " "))
-			}
-			probs := softmaxRows(runModel(t, m, test.X, []int64{int64(test.Len()), 1, 28, 28}).Float32, 10)
-			d := 0.0
-			for i, row := range want {
-				for j, p := range row {
-					d = math.Max(d, math.Abs(p-probs[i*10+j]))
-				}
-			}
-			t.Logf("%d weights %s; max |export − trainer| = %.2g", stored, tc.store, d)
-			if d > 1e-4 {
-				t.Errorf("export differs from the trainer's deterministic prediction by %g", d)
-			}
+			exportMatchesTrainer(t, m, nodes)
 		})
 	}
+}
+
+// fineTune trains injected m for one epoch on 48 bundled Fashion-MNIST images (regularization set:
+// 16 more), every step a φ update, and writes the trained values back into m. It returns the
+// weights weightValues saw before training.
+func fineTune(t *testing.T, m *onnximport.Model) map[string][]float32 {
+	t.Helper()
+	before := weightValues(t, m)
+	train, err := dataset.Load("../testdata/fmnist-small/train-images-idx3-ubyte.gz", dataset.Options{Limit: 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := dataset.Load("../testdata/fmnist-small/reg-images-idx3-ubyte.gz", dataset.Options{Limit: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := xreg.Train(m, train, reg, xreg.TrainConfig{Epochs: 1, BatchSize: 16, RegBatch: 8, MC: 2, RegEvery: 1, LR: 0.01, RegLR: 0.05, NoEpochEval: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xreg.WriteBack(m, res.Values); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range weightValues(t, m) {
+		if slices.Equal(v, before[name]) {
+			t.Errorf("weight %q did not change in training", name)
+		}
+	}
+	return before
+}
+
+// exportMatchesTrainer exports trained m (a 1×28×28 classifier) deterministically and checks that
+// the export keeps exactly the nodes named in nodes and that onnxruntime gives the trainer's
+// deterministic prediction (xreg.Predict) on 16 test images.
+func exportMatchesTrainer(t *testing.T, m *onnximport.Model, nodes []string) *export.Report {
+	t.Helper()
+	test, err := dataset.Load("../testdata/fmnist-small/test-images-idx3-ubyte.gz", dataset.Options{Limit: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := xreg.Predict(m, test, nil, xreg.PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := export.Apply(m, export.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range m.Proto.Graph.Node {
+		got = append(got, n.GetName())
+	}
+	if !slices.Equal(got, nodes) {
+		t.Errorf("export nodes differ from the model's:\n got %s\nwant %s", strings.Join(got, " "), strings.Join(nodes, " "))
+	}
+	probs := softmaxRows(runModel(t, m, test.X, []int64{int64(test.Len()), 1, 28, 28}).Float32, 10)
+	d := 0.0
+	for i, row := range want {
+		for j, p := range row {
+			d = math.Max(d, math.Abs(p-probs[i*10+j]))
+		}
+	}
+	t.Logf("max |export − trainer| = %.2g", d)
+	if d > 1e-4 {
+		t.Errorf("export differs from the trainer's deterministic prediction by %g", d)
+	}
+	return rep
+}
+
+// nodeNames returns the names of m's nodes in file order.
+func nodeNames(m *onnximport.Model) []string {
+	var out []string
+	for _, n := range m.Proto.Graph.Node {
+		out = append(out, n.GetName())
+	}
+	return out
 }

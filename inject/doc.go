@@ -35,6 +35,19 @@
 // "layer") or one value per channel (granularity "channel": [C,1,…,1] on axis 1 for batch, instance
 // and group norm, the normalized trailing shape for layer norm), initialised to log Sigma0.
 //
+// # Noise after any node
+//
+// Options.At replaces the normalization points by every node whose op type or name matches a
+// regular expression, for models without normalization (a VGG without BatchNorm, AlexNet,
+// SqueezeNet): e.g. "Relu|Dropout" puts noise after every ReLU and Dropout. The noise is the same
+// subgraph; per-channel σ lies on axis 1 of the node's output ([C,1,…,1], or [F] for a [N,F]
+// output); there is no affine part, so Placement does not apply. A Dropout node becomes Gaussian
+// dropout: multiplicative noise x·(1 + σε) with σ0 = sqrt(p/(1 − p)) from its rate p (the same
+// mean and variance as dropout at rate p; Options.Sigma0 overrides it), and the σ learned on the
+// regularization set reads back as the rate σ²/(1 + σ²) (DropoutRate; export records it). The
+// Dropout node itself stays, an identity at inference, so the export is the user's graph. A node
+// whose output is not a float activation (Shape, Constant, comparisons, …) is refused.
+//
 // # Input augmentation
 //
 // With Options.Augment, the model's image input x (N×C×H×W, static C, H, W) is resampled before any

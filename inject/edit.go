@@ -82,7 +82,7 @@ func (ed *editor) isGraphOutput(v string) bool {
 // normalization node loses its affine part, which is applied after the noise (splitAffine).
 func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg, error) {
 	var split *affineSplit
-	if s.placement == PreAffine {
+	if s.placement == PreAffine && !p.generic {
 		if p.op == opDecomposedLN {
 			p.node = p.norm // the noise goes on the Div, before the affine Mul/Add
 		}
@@ -104,12 +104,22 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 		}
 	}
 	base := cleanName(p.node.Name)
-	param := ed.initializer("xreg.noise."+base+".log_sigma", dims, float32(s.logSigma0))
+	logSigma0, mode, placement := s.logSigma0, s.mode, s.placement
+	if p.generic {
+		placement = "" // no affine part to place the noise around
+	}
+	if p.op == "Dropout" {
+		mode = Multiplicative // Gaussian dropout
+		if !s.sigma0Set {
+			logSigma0 = p.logSigma0
+		}
+	}
+	param := ed.initializer("xreg.noise."+base+".log_sigma", dims, float32(logSigma0))
 	prefix := "xreg/noise/" + base
 	eps := ed.node(prefix+"/eps", "RandomNormalLike", []string{v}, onnximport.AttrFloat("mean", 0), onnximport.AttrFloat("scale", 1))
 	sigma := ed.node(prefix+"/sigma", "Exp", []string{param})
 	noise := ed.node(prefix+"/sigma_eps", "Mul", []string{eps, sigma})
-	if s.mode == Multiplicative {
+	if mode == Multiplicative {
 		noise = ed.node(prefix+"/x_sigma_eps", "Mul", []string{v, noise})
 	}
 	out := ed.node(prefix+"/out", "Add", []string{v, noise})
@@ -121,9 +131,9 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 	ed.Rewire(v, out)
 	ed.After(v, nodes...)
 	return &Reg{
-		Name: param, Kind: KindNoise, Mode: s.mode, Granularity: s.gran, Placement: s.placement,
+		Name: param, Kind: KindNoise, Mode: mode, Granularity: s.gran, Placement: placement,
 		Point: p.node.Name, Op: p.op, Value: v, Output: out, Shape: slices.Clone(shapes[v]),
-		Init: float64(float32(s.logSigma0)), Nodes: names, Affine: affine,
+		Init: float64(float32(logSigma0)), Nodes: names, Affine: affine,
 	}, nil
 }
 
@@ -131,17 +141,21 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 // batch, instance and group norm, the normalized trailing shape for layer norms.
 func channelDims(g *onnximport.Graph, p *point, shapes map[string][]int) ([]int, error) {
 	x := shapes[p.norm.Input(0)]
-	if x == nil {
+	if x == nil || p.generic {
 		x = shapes[p.node.Outputs[0]]
 	}
 	var dims []int
-	switch p.op {
+	op := p.op
+	if p.generic {
+		op = "BatchNormalization" // any node: channels on axis 1, as for batch norm
+	}
+	switch op {
 	case "BatchNormalization", "InstanceNormalization", "GroupNormalization":
 		c := -1
 		if len(x) >= 2 {
 			c = x[1]
 		}
-		if t, ok := g.ConstValue(p.norm.Input(1)); ok && p.op != "GroupNormalization" && len(t.Dims) == 1 {
+		if t, ok := g.ConstValue(p.norm.Input(1)); ok && !p.generic && p.op != "GroupNormalization" && len(t.Dims) == 1 {
 			c = t.Dims[0] // the scale has one value per channel
 		}
 		if x == nil || len(x) < 2 || c <= 0 {

@@ -25,6 +25,10 @@ type point struct {
 	norm *onnximport.Node
 	// axes are the normalized axes of a decomposed layer norm (from its ReduceMean).
 	axes []int64
+	// generic marks a point chosen with --at (any node, no affine part to split); logSigma0, when
+	// not 0, is its own initial log σ (a Dropout node's rate).
+	generic   bool
+	logSigma0 float64
 }
 
 // Point is a normalization point: Node names the node after which Apply adds noise (the

@@ -68,6 +68,11 @@ type Options struct {
 	// expression; Skip drops those that match it. The op of a decomposed layer norm is
 	// "LayerNormalization(decomposed)".
 	Where, Skip string
+	// At, when not empty, replaces the normalization points by every node whose op type or name
+	// matches this regular expression (e.g. "Relu", "Dropout"): noise for models without
+	// normalization. A Dropout node becomes Gaussian dropout: multiplicative noise whatever Mode
+	// says, σ0 = sqrt(p/(1 − p)) from its ratio p unless Sigma0 is set. Where and Skip still filter.
+	At string
 	// Augment lists the input augmentation transforms (see AugmentKinds); empty for none.
 	Augment []string
 	// AugmentInit overrides the initial magnitude of transforms listed in Augment
@@ -225,6 +230,8 @@ type settings struct {
 	placement   string
 	logSigma0   float64
 	where, skip *regexp.Regexp
+	at          *regexp.Regexp
+	sigma0Set   bool
 	augment     []string
 	magnitude   map[string]float64
 }
@@ -251,6 +258,7 @@ func (o Options) settings() (*settings, error) {
 		return nil, fmt.Errorf("--placement %q is not supported (want %s or %s)", o.Placement, PostAffine, PreAffine)
 	}
 	sigma0 := o.Sigma0
+	s.sigma0Set = sigma0 != 0
 	if sigma0 == 0 {
 		sigma0 = DefaultSigma0
 	}
@@ -262,6 +270,11 @@ func (o Options) settings() (*settings, error) {
 	if o.Where != "" {
 		if s.where, err = regexp.Compile(o.Where); err != nil {
 			return nil, fmt.Errorf("--where %q: %w", o.Where, err)
+		}
+	}
+	if o.At != "" {
+		if s.at, err = regexp.Compile(o.At); err != nil {
+			return nil, fmt.Errorf("--at %q: %w", o.At, err)
 		}
 	}
 	if o.Skip != "" {
@@ -310,6 +323,11 @@ func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 	}
 	shapes := m.KnownShapes()
 	all := findPoints(m.Graph)
+	if s.at != nil {
+		if all, err = findAtPoints(m.Graph, s.at); err != nil {
+			return nil, fmt.Errorf("inject: %s: %w", name, err)
+		}
+	}
 	var points []*point
 	for _, p := range all {
 		if s.where != nil && !s.where.MatchString(p.node.Name) && !s.where.MatchString(p.op) {
@@ -323,9 +341,9 @@ func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 	switch {
 	case len(all) == 0 && len(s.augment) == 0:
 		return nil, fmt.Errorf("inject: %s has no normalization node (looked for %s); "+
-			"to inject input augmentation only, use --augment", name, strings.Join(normOps(), ", "))
+			"to put noise after other nodes use --at OP|REGEX (e.g. --at 'Relu|Dropout'), to inject input augmentation only --augment", name, strings.Join(normOps(), ", "))
 	case len(points) == 0 && len(s.augment) == 0:
-		return nil, fmt.Errorf("inject: %s: --where %q / --skip %q select none of its %d normalization points (%s)",
+		return nil, fmt.Errorf("inject: %s: --where %q / --skip %q select none of its %d points (%s)",
 			name, opt.Where, opt.Skip, len(all), describePoints(all))
 	}
 

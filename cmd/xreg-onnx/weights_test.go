@@ -83,3 +83,16 @@ func TestTrainRefusesUntrainableWeight(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectAt: --at puts the noise after the selected nodes of a model; a model without
+// normalization is refused without it, with advice naming --at.
+func TestInjectAt(t *testing.T) {
+	out, err := command("inject", "--dry-run", "--at", "^Relu$", fixture("models", "cnn-bn.onnx")).CombinedOutput()
+	if s := string(out); err != nil || !strings.Contains(s, "/relu1/Relu") || !strings.Contains(s, "/relu2/Relu") || !strings.Contains(s, "dry run: 2 noise") {
+		t.Errorf("inject --at ^Relu$ (%v):\n%s", err, out)
+	}
+	out, err = command("inject", "--dry-run", "--at", "^NoSuchOp$", fixture("models", "cnn-bn.onnx")).CombinedOutput()
+	if s := strings.TrimSpace(string(out)); err == nil || strings.Contains(s, "\n") || !strings.Contains(s, "--at") {
+		t.Errorf("inject --at matching nothing: want one error line naming --at, got (%v):\n%s", err, s)
+	}
+}
