@@ -108,6 +108,9 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 			b.weights[w.Name] = w.Value
 		}
 	}
+	for name, t := range m.Graph.Constants {
+		b.consts[name] = t
+	}
 	for _, in := range m.Graph.Inputs {
 		shape, err := b.inputShape(in)
 		if err != nil {
@@ -119,6 +122,13 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 		b.net.InputNames = append(b.net.InputNames, in.Name)
 	}
 	for _, n := range m.Graph.Nodes {
+		folded, err := b.foldConst(n)
+		if err != nil {
+			return nil, fmt.Errorf("executor: %w", err)
+		}
+		if folded {
+			continue
+		}
 		f, ok := opBuilders[n.OpType]
 		if !ok {
 			return nil, fmt.Errorf("executor: %v: op %s has no Gorgonia builder", n, n.OpType)

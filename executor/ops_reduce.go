@@ -13,6 +13,7 @@ import (
 func init() {
 	register("Softmax", buildSoftmax)
 	register("ReduceMean", buildReduceMean)
+	register("ReduceSum", buildReduceMean)
 }
 
 // ---- Softmax ----
@@ -147,7 +148,9 @@ func buildReduceMean(b *builder, n *onnximport.Node) error {
 	}
 	s := x.Shape()
 	var axes []int64
-	if b.model.Opset >= 18 {
+	// The axes input (opset ≥ 18, ReduceSum ≥ 13; older attributes are moved there by
+	// onnximport's op-version adapters).
+	if n.Input(1) != "" || !n.Has("axes") {
 		if n.Input(1) != "" {
 			t, ok := b.Const(n, 1)
 			if !ok {
@@ -194,7 +197,10 @@ func buildReduceMean(b *builder, n *onnximport.Node) error {
 	if out == nil {
 		out = tensor.Shape{}
 	}
-	op := &reduceMeanOp{opBase: newOpBase(fmt.Sprintf("ReduceMean%v", sortedAxes(reduce)), b.dt, out, x), count: count, plan: newPlan(s, kept, s)}
+	if n.OpType == "ReduceSum" {
+		count = 1
+	}
+	op := &reduceMeanOp{opBase: newOpBase(fmt.Sprintf("%s%v", n.OpType, sortedAxes(reduce)), b.dt, out, x), count: count, plan: newPlan(s, kept, s)}
 	op.zero = true
 	y, err := gorgonia.ApplyOp(op, x)
 	if err != nil {

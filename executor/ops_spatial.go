@@ -119,9 +119,9 @@ func buildGlobalAveragePool(b *builder, n *onnximport.Node) error {
 // its mean and variance initializers (Net.Values, updated in place by training-mode passes). The
 // mode follows BuildOptions.Training and Net.SetTraining; Net.BatchNorms reaches each node's state.
 func buildBatchNorm(b *builder, n *onnximport.Node) error {
-	if n.Int("training_mode", 0) != 0 {
-		return fmt.Errorf("%v: training_mode=1 is not supported (the trainer switches modes itself)", n)
-	}
+	// training_mode=1 (a module exported in train()) is the same layer: the mode is the net's
+	// (BuildOptions.Training, Net.SetTraining). Outputs 1 and 2 (running statistics) are not
+	// produced; a node reading them fails to build, naming the value.
 	x, err := b.Input(n, 0)
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -91,30 +90,7 @@ func TestWindowEdgesORT(t *testing.T) {
 	orttest.Require(t)
 	for _, c := range windowEdgeCases() {
 		t.Run(c.name, func(t *testing.T) {
-			m := c.model(t, false)
-			x := rnd(41, size(c.x), -3, 3, 0)
-			net, err := Build(m, BuildOptions{InputShapes: map[string][]int{"x": c.x}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, gotShape, err := netRun(net, "x", x, c.x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := m.Marshal()
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := ort.OpenBytes(b, c.name, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			want, wantShape, err := ortRun(s, "x", x, c.x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkClose(t, fmt.Sprintf("%s output", c.name), got, want, gotShape, wantShape)
+			compareORT(t, c.model(t, false), "x", rnd(41, size(c.x), -3, 3, 0), c.x, parityTol)
 		})
 	}
 }
@@ -134,5 +110,40 @@ func TestWindowEdgesGradients(t *testing.T) {
 				t.Errorf("checked %d gradient elements, want %d", n, want)
 			}
 		})
+	}
+}
+
+// compareORT builds m for input name of the given shape, runs it on x and fails the test when its
+// first output differs from onnxruntime's by more than tol (absolute) or in shape.
+func compareORT(t *testing.T, m *onnximport.Model, name string, x []float32, shape []int, tol float64) {
+	t.Helper()
+	net, err := Build(m, BuildOptions{InputShapes: map[string][]int{name: shape}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gotShape, err := netRun(net, name, x, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.OpenBytes(b, t.Name(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want, wantShape, err := ortRun(s, name, x, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !shapesEqual(gotShape, wantShape) {
+		t.Fatalf("shape %v, onnxruntime %v", gotShape, wantShape)
+	}
+	if d := closeTo(got, want, 0, tol); d.Bad > 0 {
+		t.Errorf("%s (tolerance %g)", d.describe(got, want, wantShape), tol)
+	} else {
+		t.Logf("max |diff| vs onnxruntime %.2g", d.MaxAbs)
 	}
 }

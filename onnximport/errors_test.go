@@ -66,7 +66,7 @@ func TestBadModels(t *testing.T) {
 		{"no graph", edit(func(m *onnxpb.ModelProto) { m.Graph = nil }), []string{"not an ONNX model", "no graph"}},
 		{"unknown op", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[0].OpType = sp("FancyOp") }), []string{`node "relu"`, "FancyOp is not supported"}},
 		{"custom domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[0].Domain = sp("com.microsoft") }), []string{`node "relu"`, `domain "com.microsoft"`}},
-		{"opset too old", edit(func(m *onnxpb.ModelProto) { m.OpsetImport[0].Version = ptr(int64(7)) }), []string{"opset 7 is not supported", "11–21"}},
+		{"opset too old", edit(func(m *onnxpb.ModelProto) { m.OpsetImport[0].Version = ptr(int64(6)) }), []string{"opset 6 is not supported", "7–21"}},
 		{"opset too new", edit(func(m *onnxpb.ModelProto) { m.OpsetImport[0].Version = ptr(int64(30)) }), []string{"opset 30 is not supported"}},
 		{"no default opset", edit(func(m *onnxpb.ModelProto) { m.OpsetImport[0].Domain = sp("ai.onnx.ml") }), []string{"no default-domain opset"}},
 		{"IR version", edit(func(m *onnxpb.ModelProto) { m.IrVersion = ptr(int64(2)) }), []string{"IR version 2 is not supported"}},
@@ -124,9 +124,9 @@ func TestBadModels(t *testing.T) {
 func TestLoadPermissiveListsAll(t *testing.T) {
 	m := tinyModel()
 	m.Graph.Node = []*onnxpb.NodeProto{
-		{Name: sp("a"), OpType: sp("Erf"), Input: []string{"x"}, Output: []string{"h"}},
+		{Name: sp("a"), OpType: sp("TopK"), Input: []string{"x"}, Output: []string{"h"}},
 		{Name: sp("b"), OpType: sp("Relu"), Input: []string{"h"}, Output: []string{"h2"}},
-		{Name: sp("c"), OpType: sp("HardSwish"), Input: []string{"h2"}, Output: []string{"y"}},
+		{Name: sp("c"), OpType: sp("LSTM"), Input: []string{"h2"}, Output: []string{"y"}},
 	}
 	path := filepath.Join(t.TempDir(), "m.onnx")
 	if err := os.WriteFile(path, mustMarshal(t, m), 0o644); err != nil {
@@ -136,7 +136,7 @@ func TestLoadPermissiveListsAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Unsupported) != 2 || !strings.Contains(got.Unsupported[0].Error(), "Erf") || !strings.Contains(got.Unsupported[1].Error(), "HardSwish") {
+	if len(got.Unsupported) != 2 || !strings.Contains(got.Unsupported[0].Error(), "TopK") || !strings.Contains(got.Unsupported[1].Error(), "LSTM") {
 		t.Fatalf("unsupported = %v", got.Unsupported)
 	}
 	if _, err := Load(path); err == nil {

@@ -11,6 +11,7 @@ import (
 // than returned, so that a permissive load can list them all.
 func buildGraph(gp *onnxpb.GraphProto, opset int64) (g *Graph, unsupported []error, err error) {
 	g = &Graph{
+		Constants:    map[string]*Tensor{},
 		Initializers: map[string]*Tensor{},
 		Producer:     map[string]*Node{},
 		Consumers:    map[string][]*Node{},
@@ -56,7 +57,9 @@ func buildGraph(gp *onnxpb.GraphProto, opset int64) (g *Graph, unsupported []err
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := checkNode(n, opset); err != nil {
+		if err := adaptNode(g, n, opset); err != nil {
+			unsupported = append(unsupported, err)
+		} else if err := checkNode(n, opset); err != nil {
 			unsupported = append(unsupported, err)
 		}
 		for _, out := range n.Outputs {
@@ -72,6 +75,9 @@ func buildGraph(gp *onnxpb.GraphProto, opset int64) (g *Graph, unsupported []err
 			g.Producer[out] = n
 		}
 		nodes = append(nodes, n)
+	}
+	for name := range g.Constants {
+		available[name] = true
 	}
 	for _, n := range nodes {
 		for _, in := range n.Inputs {
@@ -156,9 +162,13 @@ func topoSort(nodes []*Node, producer map[string]*Node) ([]*Node, error) {
 	return out, nil
 }
 
-// ConstValue returns the value of name when it is an initializer or the output of a Constant node.
+// ConstValue returns the value of name when it is an initializer, a constant synthesized by an
+// op-version adapter or the output of a Constant node.
 func (g *Graph) ConstValue(name string) (*Tensor, bool) {
 	if t, ok := g.Initializers[name]; ok {
+		return t, true
+	}
+	if t, ok := g.Constants[name]; ok {
 		return t, true
 	}
 	if p := g.Producer[name]; p != nil && p.OpType == "Constant" {

@@ -15,7 +15,7 @@ import (
 const (
 	MinIRVersion = 3
 	MaxIRVersion = 10
-	MinOpset     = 11
+	MinOpset     = 7
 	MaxOpset     = 21
 )
 
@@ -47,6 +47,9 @@ type Graph struct {
 	Inputs []*Value
 	// Outputs are the graph outputs in declaration order.
 	Outputs []*Value
+	// Constants are the values the op-version adapters synthesized from older nodes' attributes
+	// (adapt.go), by the input name they gave them; they are not in the protobuf.
+	Constants map[string]*Tensor
 	// Initializers by name; InitializerNames gives their declaration order.
 	Initializers     map[string]*Tensor
 	InitializerNames []string
@@ -137,7 +140,7 @@ func fromProto(mp *onnxpb.ModelProto, permissive bool) (*Model, error) {
 		return nil, errors.New("onnximport: model imports no default-domain opset")
 	}
 	if m.Opset < MinOpset || m.Opset > MaxOpset {
-		return nil, fmt.Errorf("onnximport: opset %d is not supported (want %d–%d; convert the model with onnx.version_converter)", m.Opset, MinOpset, MaxOpset)
+		return nil, fmt.Errorf("onnximport: opset %d is not supported (want %d–%d)", m.Opset, MinOpset, MaxOpset)
 	}
 	g, unsupported, err := buildGraph(mp.GetGraph(), m.Opset)
 	if err != nil {

@@ -76,6 +76,9 @@ func TestLoadFixturesMatchManifest(t *testing.T) {
 			for k := range m.Graph.Initializers {
 				seen[k] = true
 			}
+			for k := range m.Graph.Constants {
+				seen[k] = true
+			}
 			for _, n := range m.Graph.Nodes {
 				for _, in := range n.Inputs {
 					if in != "" && !seen[in] {

@@ -18,7 +18,7 @@ var ops = map[string]opSpec{
 	"Add": {since: 7}, "Sub": {since: 7}, "Mul": {since: 7}, "Div": {since: 7}, "Pow": {since: 7},
 	"Sqrt": {since: 6}, "Exp": {since: 6}, "Relu": {since: 6}, "Sigmoid": {since: 6}, "Tanh": {since: 6},
 	"Identity": {since: 1}, "MatMul": {since: 1}, "GlobalAveragePool": {since: 1},
-	"Clip":               {since: 11},
+	"Clip":               {since: 6},
 	"Gemm":               {since: 7},
 	"Flatten":            {since: 1},
 	"Concat":             {since: 4},
@@ -30,17 +30,32 @@ var ops = map[string]opSpec{
 	"Conv":               {since: 1, check: checkConvLike},
 	"MaxPool":            {since: 1, check: checkMaxPool},
 	"AveragePool":        {since: 1, check: checkConvLike},
-	"BatchNormalization": {since: 9, check: checkBatchNorm},
+	"BatchNormalization": {since: 7, check: checkBatchNorm},
 	"LayerNormalization": {since: 17, check: checkExtraOutputs(1, "Mean and InvStdDev")},
-	"Dropout":            {since: 1, check: checkExtraOutputs(1, "mask")},
-	"Resize":             {since: 11, check: checkResize},
-	"RandomNormalLike":   {since: 1},
-	"RandomUniformLike":  {since: 1},
+	"Dropout":            {since: 1},                     // the mask output of the training form is accepted, unread
+	"Resize":             {since: 7, check: checkResize}, // Upsample (7–9) and Resize-10 are adapted
+
+	"RandomNormalLike":  {since: 1},
+	"RandomUniformLike": {since: 1},
 	// Sin, Cos and GridSample are emitted by inject's input augmentation (rotation and bilinear
 	// resampling); the trainer has builders for them.
 	"Sin":        {since: 7},
 	"Cos":        {since: 7},
 	"GridSample": {since: 16, check: checkGridSample},
+	// Shape arithmetic, folded at build time (shapes are static per batch), and data movement.
+	"Shape": {since: 1}, "Size": {since: 1}, "Gather": {since: 1}, "Unsqueeze": {since: 1}, "Squeeze": {since: 1},
+	"Slice": {since: 1}, "Cast": {since: 6}, "ConstantOfShape": {since: 9}, "Expand": {since: 8},
+	"Where": {since: 9}, "Tile": {since: 6}, "Split": {since: 2}, "Range": {since: 11},
+	"Pad":   {since: 2, check: checkPad},
+	"Equal": {since: 7}, "Less": {since: 7}, "Greater": {since: 7}, "LessOrEqual": {since: 12},
+	"GreaterOrEqual": {since: 12}, "Not": {since: 1}, "And": {since: 7}, "Or": {since: 7},
+	"Mod": {since: 10}, "Floor": {since: 6}, "Ceil": {since: 6},
+	// Activations and arithmetic of other exporters (paddle2onnx, tf2onnx) and of GELU/HardSwish.
+	"Erf": {since: 9}, "Neg": {since: 6}, "Abs": {since: 6}, "Reciprocal": {since: 6}, "Log": {since: 6},
+	"Softplus": {since: 1}, "Softsign": {since: 1}, "LeakyRelu": {since: 6}, "Elu": {since: 6},
+	"Selu": {since: 6}, "HardSigmoid": {since: 6}, "HardSwish": {since: 14},
+	"PRelu": {since: 7}, "Max": {since: 8}, "Min": {since: 8}, "Sum": {since: 8},
+	"ReduceSum": {since: 1},
 	// Instance and group normalization (ops_norm.go).
 	"InstanceNormalization": {since: 6, check: checkInstanceNorm},
 	"GroupNormalization":    {since: 18, check: checkGroupNorm},
@@ -119,12 +134,10 @@ func checkMaxPool(n *Node, opset int64) error {
 	return checkExtraOutputs(1, "Indices")(n, opset)
 }
 
-func checkBatchNorm(n *Node, opset int64) error {
-	if n.Int("training_mode", 0) != 0 {
-		return fmt.Errorf("attribute training_mode=1 is not supported in a model file (the trainer switches modes itself)")
-	}
-	return checkExtraOutputs(1, "running statistics")(n, opset)
-}
+// checkBatchNorm accepts the training form (training_mode=1, the running-statistics outputs that
+// torch writes for a module exported in train()): the node is the same layer, whose mode the
+// trainer switches itself; nothing may read the extra outputs.
+func checkBatchNorm(n *Node, opset int64) error { return nil }
 
 func checkReshape(n *Node, _ int64) error { return nil }
 
@@ -174,4 +187,8 @@ func checkGridSample(n *Node, opset int64) error {
 		return err
 	}
 	return oneOf("padding_mode", n.Str("padding_mode", "zeros"), "zeros")
+}
+
+func checkPad(n *Node, _ int64) error {
+	return oneOf("mode", n.Str("mode", "constant"), "constant", "reflect", "edge")
 }

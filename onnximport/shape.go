@@ -56,6 +56,10 @@ func (m *Model) KnownShapes() map[string][]int {
 func (m *Model) propagate(shapes map[string][]int, strict bool) error {
 	g := m.Graph
 	consts := map[string]*Tensor{}
+	for name, t := range g.Constants {
+		shapes[name] = clone(t.Dims)
+		consts[name] = t
+	}
 	for name, t := range g.Initializers {
 		shapes[name] = clone(t.Dims)
 		consts[name] = t

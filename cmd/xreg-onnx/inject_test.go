@@ -130,7 +130,7 @@ func TestInjectErrors(t *testing.T) {
 	}
 	// A valid model file whose opset (9) the project does not support.
 	old := filepath.Join(dir, "old.onnx")
-	mp := &onnxpb.ModelProto{IrVersion: proto.Int64(4), OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(9)}},
+	mp := &onnxpb.ModelProto{IrVersion: proto.Int64(4), OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(6)}},
 		Graph: &onnxpb.GraphProto{Name: proto.String("g"), Node: []*onnxpb.NodeProto{{OpType: proto.String("Relu"), Input: []string{"x"}, Output: []string{"y"}}}}}
 	b, err := proto.Marshal(mp)
 	if err != nil {
@@ -152,7 +152,7 @@ func TestInjectErrors(t *testing.T) {
 	}{
 		{"no model", nil, []string{"expected a model file"}},
 		{"not ONNX", []string{text}, []string{text, "not an ONNX model"}},
-		{"unsupported opset", []string{old}, []string{old, "opset 9 is not supported"}},
+		{"unsupported opset", []string{old}, []string{old, "opset 6 is not supported"}},
 		{"already injected", []string{"-o", filepath.Join(dir, "twice.onnx"), injected}, []string{injected, "already injected"}},
 		{"output is input", []string{"--force", "-o", cnn, cnn}, []string{"--output", cnn, "is also an input"}},
 		{"non-image input", []string{"--augment", "rotate", mlp}, []string{mlp, "--augment", "N×C×H×W", `"input"`}},
