@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/xreg-onnx
 OUT ?= out/demo
 
-.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol proto bench-ridge bench-lasso bench-spline bench-speed
+.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol bench-placement proto bench-ridge bench-lasso bench-spline bench-speed
 
 setup:
 	@scripts/setup.sh
@@ -49,6 +49,15 @@ proto:
 # The benchmark protocol (../shared/PROTOCOL.md) on mlp-ln and cnn-bn: per-run JSON in
 # results/protocol/ (an interrupted run resumes), then the Markdown summary. cnn-bn uses the
 # OpenBLAS build (the default build since oneDNN; Debian libopenblas-dev), as the committed results did.
+# Both noise placements on both splits, θ drawn from each seed, fresh Monte-Carlo and deployable rows
+# (BENCHMARKS.md, "Noise placement"). Per-run JSON resumes if interrupted.
+bench-placement: setup
+	for split in unseen protocol; do \
+	  $(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split $$split -out results/placement/$$split && \
+	  $(GO) run ./cmd/xreg-bench -model mlp-ln -methods none,learn -split $$split -out results/placement/$$split && \
+	  $(GO) run ./cmd/xreg-bench -summary results/placement/$$split > results/placement/$$split/SUMMARY.md || exit 1; \
+	done
+
 bench-protocol: setup
 	$(GO) run ./cmd/xreg-bench -model mlp-ln -out results/protocol
 	$(GO) run ./cmd/xreg-bench -model cnn-bn -out results/protocol

@@ -24,6 +24,8 @@ const (
 	MetadataMC          = "xreg.export.mc"          // K, with method MC
 	MetadataSeed        = "xreg.export.seed"        // the seed of the frozen draws, with method MC
 	MetadataVersion     = "xreg.export.version"     // Options.Version, when given
+	// MetadataTrainRegs is the trainer's record of its regs mode (learn, fixed, off), read by Apply.
+	MetadataTrainRegs = "xreg.train.regs"
 )
 
 // Export methods.
@@ -72,9 +74,10 @@ type Learned struct {
 	// Dims is the parameter's shape.
 	Dims []int `json:"dims"`
 	// Init is the value inject started from; Value the trained one (log σ for noise, the magnitude
-	// for augmentation), row-major.
+	// for augmentation), row-major. Value and Sigma are empty for a model trained with regs off
+	// (metadata xreg.train.regs "off"), which learned no φ and ran without noise.
 	Init  float64   `json:"init"`
-	Value []float64 `json:"value"`
+	Value []float64 `json:"value,omitempty"`
 	// Sigma is exp(Value), for noise.
 	Sigma []float64 `json:"sigma,omitempty"`
 	// DropoutRate is σ²/(1 + σ²) per σ for a Gaussian-dropout point (Op "Dropout"): the dropout
@@ -134,6 +137,15 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 	rep := &Report{Model: m.Path, Method: Deterministic}
 	if rep.Regs, err = learnedValues(m, regs); err != nil {
 		return nil, err
+	}
+	if mode, _ := m.Metadata(MetadataTrainRegs); mode == "off" {
+		if opt.MC > 0 {
+			return nil, fmt.Errorf("--mc %d: the model was trained with --regs off, without noise: there is no learned σ to freeze", opt.MC)
+		}
+		for i := range rep.Regs {
+			rep.Regs[i].Value, rep.Regs[i].Sigma = nil, nil
+		}
+		rep.Notes = append(rep.Notes, "trained with --regs off: no noise or augmentation was applied, so no σ is recorded")
 	}
 	ed := m.Edit()
 	if rep.Removed, rep.RemovedInitializers, err = strip(m, ed, regs); err != nil {

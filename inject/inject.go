@@ -156,6 +156,13 @@ func Plan(m *onnximport.Model, opt Options) (*Report, error) {
 	return rewrite(m, newEditor(m), opt)
 }
 
+// SigmaKey is the name under which σ = exp(log σ) of the noise parameter param is reported (training
+// log, epoch statistics, metadata): "xreg.noise.bn1.log_sigma" gives "xreg.noise.bn1.sigma". The
+// initializer itself keeps its name: it holds log σ.
+func SigmaKey(param string) string {
+	return strings.TrimSuffix(param, ".log_sigma") + ".sigma"
+}
+
 // ErrNotInjected is returned (wrapped) by Regs for a model whose metadata lists no reg.
 var ErrNotInjected = errors.New("model was not injected")
 

@@ -32,8 +32,8 @@ type EpochStats struct {
 	// RegNLL and RegAcc are the deterministic NLL and accuracy on the whole regularization set.
 	RegNLL float64 `json:"reg_nll"`
 	RegAcc float64 `json:"reg_acc"`
-	// Sigma is σ = exp(log σ) per noise reg (the mean over channels for per-channel regs);
-	// Magnitude is each augmentation magnitude.
+	// Sigma is σ = exp(log σ) per noise reg (the mean over channels for per-channel regs), keyed by
+	// inject.SigmaKey; Magnitude is each augmentation magnitude. Both are empty with regs off.
 	Sigma     map[string]float64 `json:"sigma,omitempty"`
 	Magnitude map[string]float64 `json:"magnitude,omitempty"`
 	TrainSize int                `json:"train_size"`
@@ -437,8 +437,12 @@ func (t *trainer) updatePhi(reg *dataset.Set) error {
 	return t.writeLog(regLog{Kind: "reg", Step: t.step, Epoch: t.epoch, RegNLL: loss, Sigma: sigma, Magnitude: mag})
 }
 
-// regValues returns σ per noise reg (mean over channels) and each augmentation magnitude.
+// regValues returns σ per noise reg (mean over channels), keyed by inject.SigmaKey, and each
+// augmentation magnitude; nothing with regs off, where no noise or augmentation is applied.
 func (t *trainer) regValues() (sigma, mag map[string]float64) {
+	if t.cfg.Regs == RegsOff {
+		return nil, nil
+	}
 	for _, r := range t.regs {
 		v, ok := t.values[r.Name]
 		if !ok {
@@ -458,7 +462,7 @@ func (t *trainer) regValues() (sigma, mag map[string]float64) {
 			if sigma == nil {
 				sigma = map[string]float64{}
 			}
-			sigma[r.Name] = s
+			sigma[inject.SigmaKey(r.Name)] = s
 		} else {
 			if mag == nil {
 				mag = map[string]float64{}

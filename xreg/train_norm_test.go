@@ -57,7 +57,7 @@ func TestTrainNorm(t *testing.T) {
 				t.Errorf("%d regs, want %d", len(regs), f.InstanceNorm+f.GroupNorm)
 			}
 			for _, r := range regs {
-				if s := h[2].Sigma[r.Name]; math.Abs(s-inject.DefaultSigma0) < 1e-4 {
+				if s := h[2].Sigma[inject.SigmaKey(r.Name)]; math.Abs(s-inject.DefaultSigma0) < 1e-4 {
 					t.Errorf("σ of %s stayed at %v", r.Name, s)
 				}
 			}

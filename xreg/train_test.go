@@ -67,7 +67,7 @@ func TestTrainLearnsAndMovesSigma(t *testing.T) {
 	}
 	regs, _ := inject.Regs(m)
 	for _, r := range regs {
-		s := h[3].Sigma[r.Name]
+		s := h[3].Sigma[inject.SigmaKey(r.Name)]
 		if math.Abs(s-inject.DefaultSigma0) < 1e-3 {
 			t.Errorf("σ of %s stayed at %v", r.Name, s)
 		}

@@ -60,11 +60,18 @@ type Run struct {
 	Sigma0        float64 `json:",omitempty"` // initial σ of learn runs when not inject's default
 	RegBatchNorm  string  `json:",omitempty"`
 	Mode          string  `json:",omitempty"` // injected noise mode when not additive
-	Epochs        int
-	Steps         int
-	TrainSize     int
-	RegEvery, MC  int
-	RegLR         float64
+	// Placement is the noise placement of learn runs (inject.PostAffine or PreAffine; "" in runs
+	// made before placements existed, which were post-affine).
+	Placement string `json:",omitempty"`
+	// Split names the data split ("protocol" or "unseen"); Reinit says θ was drawn from the seed
+	// (PyTorch's default init) instead of taken from the fixture file.
+	Split        string `json:",omitempty"`
+	Reinit       bool   `json:",omitempty"`
+	Epochs       int
+	Steps        int
+	TrainSize    int
+	RegEvery, MC int
+	RegLR        float64
 	// Test metrics of the deterministic prediction, and of MC-averaged prediction for learn runs.
 	Test, TestMC *calib.Metrics `json:",omitempty"`
 	// TestTemp is the temperature-scaled prediction (none runs), with T fitted on the regularization split.
@@ -77,6 +84,16 @@ type Run struct {
 	ExportK                         int            `json:",omitempty"`
 	// RegMCNLL is the regularization-set NLL of the MC-averaged prediction (what φ minimises).
 	RegMCNLL float64 `json:",omitempty"`
+	// FreshMC is the trained injected model evaluated by onnxruntime with FreshK fresh noise draws
+	// per example (predict.EvaluateMC); FreshMCTemp the same with a temperature fitted on the
+	// regularization split's fresh-MC average (FreshTemperature); ExportMCTemp the frozen ensemble
+	// with a temperature fitted the same way on its regularization-split output
+	// (ExportMCTemperature). Temperatures on averaged probabilities scale their logarithms.
+	FreshMC, FreshMCTemp, ExportMCTemp    *calib.Metrics `json:",omitempty"`
+	FreshK                                int            `json:",omitempty"`
+	FreshTemperature, ExportMCTemperature float64        `json:",omitempty"`
+	ExportTemperature                     float64        `json:",omitempty"`
+	RegFreshMCNLL                         float64        `json:",omitempty"`
 	// TrainAcc is the deterministic accuracy on the training split.
 	TrainAcc float64
 	// RegNLL is the deterministic NLL on the regularization split (the grid's selection criterion).
@@ -101,13 +118,17 @@ func main() {
 		regEvery  = flag.Int("reg-every", d.RegEvery, "r: φ update every r steps")
 		mc        = flag.Int("mc", d.MC, "K: Monte-Carlo passes on the regularization set")
 		regLR     = flag.Float64("reg-lr", 0.05, "Adam learning rate of φ (the protocol's 0.05, not the library's default)")
-		testMC    = flag.Int("test-mc", 8, "passes averaged for the Monte-Carlo prediction row")
+		testMC    = flag.Int("test-mc", 8, "fresh noise draws per example of the Monte-Carlo rows (onnxruntime)")
+		trainerMC = flag.Bool("trainer-mc", false, "also evaluate the Monte-Carlo average with the trainer's executor (method 6; slow: it repeats the onnxruntime fresh-MC row)")
 		methods   = flag.String("methods", "none,fixed,learn,grid,growing", "methods to run")
 		data      = flag.String("data", "/usr/share/datasets/fashion-mnist", "folder of the Fashion-MNIST IDX files")
 		summary   = flag.String("summary", "", "print the Markdown summary of the results in this folder and exit")
 		sigma0    = flag.Float64("sigma0", 0, "initial σ of the learn runs (0: inject's default e^-2)")
 		regBN     = flag.String("reg-batchnorm", d.RegBatchNorm, "BatchNorm in the regularization passes: eval or batch")
 		noiseMode = flag.String("mode", "additive", "noise mode injected: additive or multiplicative")
+		placement = flag.String("placement", inject.DefaultPlacement, "comma-separated noise placements of the learn and growing runs (one run each): post-affine, pre-affine")
+		split     = flag.String("split", "protocol", "data split: protocol (train 0–999, reg 59000–59999) or unseen (train 10000–10999, reg 20000–20999); test is t10k")
+		reinit    = flag.Bool("reinit", true, "draw θ's initial values from the seed (PyTorch's default init) instead of the fixture's")
 		exports   = flag.Bool("exports", true, "measure the three exports of learn runs through onnxruntime")
 		sens      = flag.String("sensitivity", "", "print a table of the learn runs in these comma-separated folders (r, K, φ lr, σ0) and exit")
 		speed     = flag.String("speed", "", "time training steps of this ONNX model on random data (noise injected) and print one JSON line (scripts/bench_speed.py)")
@@ -159,7 +180,7 @@ func main() {
 		fail(err)
 	}
 	b := &bench{name: *modelName, spec: spec, out: *out, regEvery: *regEvery, mc: *mc, regLR: *regLR, testMC: *testMC,
-		sigma0: *sigma0, exports: *exports, regBN: *regBN, mode: *noiseMode}
+		sigma0: *sigma0, exports: *exports, regBN: *regBN, mode: *noiseMode, split: *split, reinit: *reinit, trainerMC: *trainerMC}
 	if err := b.load(*data); err != nil {
 		fail(err)
 	}
@@ -169,31 +190,40 @@ func main() {
 	}
 	for _, seed := range seeds {
 		type job struct {
-			method string
-			sigma  float64
+			method    string
+			sigma     float64
+			placement string
 		}
 		var jobs []job
 		if want["none"] {
-			jobs = append(jobs, job{"none", 0})
+			jobs = append(jobs, job{"none", 0, ""})
 		}
 		if want["fixed"] {
-			jobs = append(jobs, job{"fixed", 1})
+			jobs = append(jobs, job{"fixed", 1, ""})
 		}
 		if want["learn"] {
-			jobs = append(jobs, job{"learn", 0})
+			for _, p := range strings.Split(*placement, ",") {
+				jobs = append(jobs, job{"learn", 0, strings.TrimSpace(p)})
+			}
 		}
 		if want["grid"] {
 			for _, s := range gridSigmas {
 				if s == 0 || s == 1 {
 					continue // the grid's σ = 0 and σ = 1 runs are the none and fixed runs
 				}
-				jobs = append(jobs, job{"grid", s})
+				jobs = append(jobs, job{"grid", s, ""})
 			}
 		}
 		if want["growing"] {
-			jobs = append(jobs, job{"growing", 0})
+			for _, p := range strings.Split(*placement, ",") {
+				jobs = append(jobs, job{"growing", 0, strings.TrimSpace(p)})
+			}
 		}
 		for _, j := range jobs {
+			b.placement = j.placement
+			if b.placement == "" {
+				b.placement = inject.DefaultPlacement
+			}
 			if err := b.run(j.method, j.sigma, seed); err != nil {
 				fail(err)
 			}
@@ -216,6 +246,8 @@ type bench struct {
 	exports              bool
 	regBN                string
 	mode                 string
+	placement, split     string
+	reinit, trainerMC    bool
 	train, reg, test     *dataset.Set
 	small                *dataset.Set
 }
@@ -224,11 +256,16 @@ func (b *bench) load(dir string) error {
 	load := func(file string, offset, limit int) (*dataset.Set, error) {
 		return dataset.Load(filepath.Join(dir, file), dataset.Options{Shape: b.spec.shape, Classes: 10, Offset: offset, Limit: limit})
 	}
+	offsets := map[string][2]int{"protocol": {0, 59000}, "unseen": {10000, 20000}}
+	off, ok := offsets[b.split]
+	if !ok {
+		return fmt.Errorf("-split %q: want protocol or unseen", b.split)
+	}
 	var err error
-	if b.train, err = load("train-images-idx3-ubyte.gz", 0, 1000); err != nil {
+	if b.train, err = load("train-images-idx3-ubyte.gz", off[0], 1000); err != nil {
 		return fmt.Errorf("%w (install the Debian package dataset-fashion-mnist)", err)
 	}
-	if b.reg, err = load("train-images-idx3-ubyte.gz", 59000, 1000); err != nil {
+	if b.reg, err = load("train-images-idx3-ubyte.gz", off[1], 1000); err != nil {
 		return err
 	}
 	if b.test, err = load("t10k-images-idx3-ubyte.gz", 0, 0); err != nil {
@@ -240,18 +277,26 @@ func (b *bench) load(dir string) error {
 
 func (b *bench) path(method string, sigma float64, seed int64) string {
 	name := fmt.Sprintf("%s_%s_seed%d", b.name, method, seed)
+	if (method == "learn" || method == "growing") && b.placement != inject.PostAffine {
+		name = fmt.Sprintf("%s_%s-%s_seed%d", b.name, method, b.placement, seed)
+	}
 	if method == "grid" {
 		name = fmt.Sprintf("%s_grid-%g_seed%d", b.name, sigma, seed)
 	}
 	return filepath.Join(b.out, name+".json")
 }
 
-func (b *bench) model() (*onnximport.Model, error) {
+func (b *bench) model(seed int64) (*onnximport.Model, error) {
 	m, err := onnximport.Load(filepath.Join("testdata", "models", b.spec.file))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := inject.Apply(m, inject.Options{Mode: b.mode}); err != nil {
+	if b.reinit {
+		if err := reinit(m, seed); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := inject.Apply(m, inject.Options{Mode: b.mode, Placement: b.placement}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -263,7 +308,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 		fmt.Fprintf(os.Stderr, "skip %s (done)\n", path)
 		return nil
 	}
-	m, err := b.model()
+	m, err := b.model(seed)
 	if err != nil {
 		return err
 	}
@@ -295,8 +340,12 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	r := Run{Model: b.name, Method: method, Seed: seed, Sigma: sigma, Epochs: res.Epochs, Steps: res.Steps,
 		TrainSize: b.train.Len(), RegEvery: cfg.RegEvery, MC: cfg.MC, RegLR: cfg.RegLR, History: res.History,
 		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds, Sigma0: b.sigma0, RegBatchNorm: b.regBN, Mode: b.mode,
+		Split: b.split, Reinit: b.reinit,
 		Machine: fmt.Sprintf("%s/%s, %d cores", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Date:    time.Now().UTC().Format("2006-01-02")}
+	if method == "learn" || method == "growing" {
+		r.Placement = b.placement
+	}
 	if res.ThetaSeconds > 0 {
 		r.ImagesPerSecond = float64(res.Steps*cfg.BatchSize) / res.ThetaSeconds
 	}
@@ -323,20 +372,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 		if err != nil {
 			return err
 		}
-		if r.Temperature, err = calib.FitTemperature(logOf(regP), b.reg.Y); err != nil {
-			return err
-		}
-		scaled := logOf(testP)
-		for _, row := range scaled {
-			for j := range row {
-				row[j] /= r.Temperature
-			}
-		}
-		probs, err := calib.Softmax(scaled)
-		if err != nil {
-			return err
-		}
-		if r.TestTemp, err = calib.Compute(probs, b.test.Y, 15); err != nil {
+		if r.TestTemp, r.Temperature, err = b.tempered(regP, testP); err != nil {
 			return err
 		}
 	}
@@ -353,7 +389,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 		return err
 	}
 	r.RegNLL = rg.NLL
-	if method == "learn" || method == "growing" {
+	if method == "growing" || method == "learn" && (b.trainerMC || !b.exports) {
 		if r.TestMC, err = eval(b.test, b.testMC); err != nil {
 			return err
 		}
@@ -371,7 +407,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	r.Seconds = time.Since(start).Seconds()
 	fmt.Fprintf(os.Stderr, "%.0fs, test acc %.4f nll %.4f ece %.4f\n", r.Seconds, r.Test.Accuracy, r.Test.NLL, r.Test.ECE)
 	// Keep the JSON small: bins and per-class stats are not needed for the summary.
-	for _, mm := range []*calib.Metrics{r.Test, r.TestMC, r.TestTemp, r.ExportDet, r.ExportTemp, r.ExportMC} {
+	for _, mm := range []*calib.Metrics{r.Test, r.TestMC, r.TestTemp, r.ExportDet, r.ExportTemp, r.ExportMC, r.FreshMC, r.FreshMCTemp, r.ExportMCTemp} {
 		if mm != nil {
 			mm.AdaptiveBins, mm.PerClass = nil, nil
 		}
@@ -400,7 +436,8 @@ func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed 
 		{export.Options{MC: r.ExportK, Seed: seed}, &r.ExportMC},
 	} {
 		em := trained.Clone()
-		if _, err := export.Apply(em, v.opt); err != nil {
+		rep, err := export.Apply(em, v.opt)
+		if err != nil {
 			return err
 		}
 		data, err := em.Marshal()
@@ -414,8 +451,64 @@ func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed 
 		if *v.dst, err = calib.Compute(ev.Probabilities, b.test.Y, 15); err != nil {
 			return err
 		}
+		switch rep.Method {
+		case export.Temperature:
+			r.ExportTemperature = rep.Temperature
+		case export.MC: // temperature on the frozen ensemble, fitted on its regularization-split output
+			reg, err := predict.Evaluate(data, "export", b.reg, "")
+			if err != nil {
+				return err
+			}
+			if r.ExportMCTemp, r.ExportMCTemperature, err = b.tempered(reg.Probabilities, ev.Probabilities); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	// Fresh Monte-Carlo evaluation of the trained injected model in onnxruntime.
+	data, err := trained.Marshal()
+	if err != nil {
+		return err
+	}
+	r.FreshK = b.testMC
+	test, err := predict.EvaluateMC(data, "trained", b.test, r.FreshK, seed)
+	if err != nil {
+		return err
+	}
+	if r.FreshMC, err = calib.Compute(test.Probabilities, b.test.Y, 15); err != nil {
+		return err
+	}
+	reg, err := predict.EvaluateMC(data, "trained", b.reg, r.FreshK, seed+1000)
+	if err != nil {
+		return err
+	}
+	rm, err := calib.Compute(reg.Probabilities, b.reg.Y, 15)
+	if err != nil {
+		return err
+	}
+	r.RegFreshMCNLL = rm.NLL
+	r.FreshMCTemp, r.FreshTemperature, err = b.tempered(reg.Probabilities, test.Probabilities)
+	return err
+}
+
+// tempered fits a temperature T on the regularization split's probabilities (their logarithms
+// taken as logits) and returns the test metrics of softmax(log p / T) and T.
+func (b *bench) tempered(reg, test [][]float64) (*calib.Metrics, float64, error) {
+	t, err := calib.FitTemperature(logOf(reg), b.reg.Y)
+	if err != nil {
+		return nil, 0, err
+	}
+	scaled := logOf(test)
+	for _, row := range scaled {
+		for j := range row {
+			row[j] /= t
+		}
+	}
+	p, err := calib.Softmax(scaled)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := calib.Compute(p, b.test.Y, 15)
+	return m, t, err
 }
 
 func logOf(p [][]float64) [][]float64 {
@@ -533,18 +626,28 @@ func summarize(w *os.File, name string, runs []Run) {
 		bySeed[r.Seed] = append(bySeed[r.Seed], r)
 	}
 	rows := map[string]*row{}
-	order := []string{"1 no regularization (σ = 0)", "2 fixed σ = 1", "3 cross-regularization, deterministic",
-		"4 grid search over fixed σ (7 runs, chosen on reg NLL)", "5 temperature scaling of (1)",
-		"6 cross-regularization, MC-averaged prediction",
-		"export of (3), deterministic, onnxruntime", "export of (3), temperature folded, onnxruntime", "export of (3), frozen MC-4 ensemble, onnxruntime",
-		"growing data 200 → 1000, deterministic", "growing data 200 → 1000, MC-averaged"}
+	order := []string{"1 no regularization (σ = 0)", "2 fixed σ = 1", "4 grid search over fixed σ (7 runs, chosen on reg NLL)",
+		"5 temperature scaling of (1)"}
+	placements := map[string]bool{}
+	for _, r := range runs {
+		if r.Method == "learn" {
+			placements[placementOf(r)] = true
+		}
+	}
+	for _, p := range inject.Placements() {
+		if placements[p] {
+			order = append(order, learnRows(p)...)
+		}
+	}
+	order = append(order, "growing data 200 → 1000, deterministic", "growing data 200 → 1000, MC-averaged")
 	get := func(k string) *row {
 		if rows[k] == nil {
 			rows[k] = &row{}
 		}
 		return rows[k]
 	}
-	var date, machine string
+	var date, machine, split string
+	reinit := false
 	var overhead agg
 	var ips agg
 	sigmas := map[string]*agg{}
@@ -554,39 +657,37 @@ func summarize(w *os.File, name string, runs []Run) {
 		gridSecs := 0.0
 		for i := range rs {
 			r := &rs[i]
-			date, machine = r.Date, r.Machine
+			date, machine, split, reinit = r.Date, r.Machine, r.Split, r.Reinit
 			switch r.Method {
 			case "none":
 				get(order[0]).add(r.Test, r.TrainAcc, r.Seconds)
 				ips.add(r.ImagesPerSecond)
 				if r.TestTemp != nil {
-					get(order[4]).add(r.TestTemp, r.TrainAcc, r.Seconds)
+					get(order[3]).add(r.TestTemp, r.TrainAcc, r.Seconds)
 				}
 			case "fixed":
 				get(order[1]).add(r.Test, r.TrainAcc, r.Seconds)
 			case "learn":
-				get(order[2]).add(r.Test, r.TrainAcc, r.Seconds)
-				if r.TestMC != nil {
-					get(order[5]).add(r.TestMC, r.TrainAcc, r.Seconds)
-				}
-				for i, e := range []*calib.Metrics{r.ExportDet, r.ExportTemp, r.ExportMC} {
+				names := learnRows(placementOf(*r))
+				for i, e := range []*calib.Metrics{r.Test, r.TestMC, r.FreshMC, r.FreshMCTemp, r.ExportDet, r.ExportTemp, r.ExportMC, r.ExportMCTemp} {
 					if e != nil {
-						get(order[6+i]).add(e, r.TrainAcc, r.Seconds)
+						get(names[i]).add(e, r.TrainAcc, r.Seconds)
 					}
 				}
 				if r.ThetaSeconds > 0 {
 					overhead.add(r.RegSeconds / r.ThetaSeconds)
 				}
 				for k, v := range r.FinalSigma {
+					k = placementOf(*r) + " " + k
 					if sigmas[k] == nil {
 						sigmas[k] = &agg{}
 					}
 					sigmas[k].add(v)
 				}
 			case "growing":
-				get(order[9]).add(r.Test, r.TrainAcc, r.Seconds)
+				get(order[len(order)-2]).add(r.Test, r.TrainAcc, r.Seconds)
 				if r.TestMC != nil {
-					get(order[10]).add(r.TestMC, r.TrainAcc, r.Seconds)
+					get(order[len(order)-1]).add(r.TestMC, r.TrainAcc, r.Seconds)
 				}
 			}
 			if r.Method == "none" || r.Method == "fixed" || r.Method == "grid" {
@@ -597,12 +698,19 @@ func summarize(w *os.File, name string, runs []Run) {
 			}
 		}
 		if best != nil {
-			get(order[3]).add(best.Test, best.TrainAcc, gridSecs)
+			get(order[2]).add(best.Test, best.TrainAcc, gridSecs)
 			chosen = append(chosen, fmt.Sprintf("seed %d: σ = %g", seed, best.Sigma))
 		}
 	}
 	sort.Strings(chosen)
-	fmt.Fprintf(w, "### %s (Fashion-MNIST, train 1000 / reg 1000 / test 10000; %s; %s)\n\n", name, machine, date)
+	if split == "" {
+		split = "protocol"
+	}
+	init := "θ from the fixture file"
+	if reinit {
+		init = "θ drawn from each seed"
+	}
+	fmt.Fprintf(w, "### %s (Fashion-MNIST, %s split: train 1000 / reg 1000 / test 10000; %s; %s; %s)\n\n", name, split, init, machine, date)
 	fmt.Fprintln(w, "| method | seeds | test acc | test NLL | Brier | ECE (15 bins) | MCE | train acc | gap train − test | wall s |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
@@ -622,7 +730,7 @@ func summarize(w *os.File, name string, runs []Run) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		fmt.Fprintln(w, "Learned σ per injection point at the end of training (method 3, mean ± std over seeds):")
+		fmt.Fprintln(w, "Learned σ per placement and injection point at the end of training (method 3, mean ± std over seeds):")
 		fmt.Fprintln(w)
 		for _, k := range keys {
 			fmt.Fprintf(w, "- `%s`: %v\n", k, *sigmas[k])
@@ -639,6 +747,31 @@ func summarize(w *os.File, name string, runs []Run) {
 	}
 }
 
+// placementOf returns a run's noise placement (runs made before placements existed were
+// post-affine).
+func placementOf(r Run) string {
+	if r.Placement == "" {
+		return inject.PostAffine
+	}
+	return r.Placement
+}
+
+// learnRows names the summary rows of a learn run with noise placement p, in the order of the
+// metrics Run holds for it: Test, TestMC, FreshMC, FreshMCTemp, ExportDet, ExportTemp, ExportMC,
+// ExportMCTemp.
+func learnRows(p string) []string {
+	return []string{
+		"3 cross-regularization (" + p + "), deterministic",
+		"6 cross-regularization (" + p + "), MC-averaged prediction (trainer, 8 draws)",
+		"cross-regularization (" + p + "), fresh MC-8 in onnxruntime",
+		"cross-regularization (" + p + "), fresh MC-8 + temperature (fitted on reg MC)",
+		"export (" + p + "), deterministic, onnxruntime",
+		"export (" + p + "), temperature folded, onnxruntime",
+		"export (" + p + "), frozen MC-4 ensemble, onnxruntime",
+		"export (" + p + "), frozen MC-4 + temperature (post hoc)",
+	}
+}
+
 // trajectory prints σ per injection point at ten evenly spaced epochs of one run.
 func trajectory(w *os.File, r Run) {
 	title := map[string]string{"learn": "cross-regularization", "growing": "growing data (200 → 1000 training images at half time)"}[r.Method]
@@ -647,6 +780,9 @@ func trajectory(w *os.File, r Run) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	if r.Method == "learn" {
+		title += " (" + placementOf(r) + ")"
+	}
 	fmt.Fprintf(w, "σ trajectory, %s, seed %d:\n\n| epoch | train size | train loss |", title, r.Seed)
 	for _, n := range names {
 		fmt.Fprintf(w, " σ %s |", shortPoint(n))
@@ -684,9 +820,11 @@ func rowsLast(rows, history []xreg.EpochStats) int {
 	return -1
 }
 
-// shortPoint turns xreg.noise.<point>.log_sigma into <point>.
+// shortPoint turns xreg.noise.<point>.sigma (or .log_sigma, the key of runs recorded before
+// inject.SigmaKey) into <point>.
 func shortPoint(name string) string {
-	return strings.TrimSuffix(strings.TrimPrefix(name, "xreg.noise."), ".log_sigma")
+	name = strings.TrimPrefix(name, "xreg.noise.")
+	return strings.TrimSuffix(strings.TrimSuffix(name, ".log_sigma"), ".sigma")
 }
 
 // sensitivity prints one row per learn run found in dirs: its φ settings, the regularization-set
@@ -723,8 +861,14 @@ func sensitivity(w *os.File, dirs []string) error {
 				s0 = inject.DefaultSigma0
 			}
 			mcTest := math.NaN()
-			if r.TestMC != nil {
+			switch {
+			case r.TestMC != nil:
 				mcTest = r.TestMC.NLL
+			case r.FreshMC != nil: // runs that measured the Monte-Carlo average in onnxruntime only
+				mcTest = r.FreshMC.NLL
+			}
+			if r.RegMCNLL == 0 {
+				r.RegMCNLL = r.RegFreshMCNLL
 			}
 			bn := r.RegBatchNorm
 			if bn == "" {

@@ -176,7 +176,9 @@ func printExport(w io.Writer, rep *export.Report, out string) {
 		fmt.Fprintf(w, "  %d frozen noise draws (seed %d), probabilities averaged\n", rep.MC, rep.Seed)
 	}
 	for _, r := range rep.Regs {
-		fmt.Fprintf(w, "  %s %s at %s: %s\n", r.Kind, r.Mode, r.Point, learnedSummary(r))
+		if len(r.Value) > 0 { // empty when trained with --regs off (see the note)
+			fmt.Fprintf(w, "  %s %s at %s: %s\n", r.Kind, r.Mode, r.Point, learnedSummary(r))
+		}
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
@@ -207,7 +209,9 @@ func provenanceOf(meta map[string]string) map[string]string {
 		switch {
 		case k == export.MetadataRegs:
 			for _, r := range parseLearned(v) {
-				out["σ "+r.Point] = learnedSummary(r)
+				if len(r.Value) > 0 {
+					out["σ "+r.Point] = learnedSummary(r)
+				}
 			}
 		case strings.HasPrefix(k, "xreg.train.") || strings.HasPrefix(k, "xreg.export."):
 			out[k] = v

@@ -170,7 +170,7 @@ func runTrain(c *cli.Context) error {
 	if len(res.History) > 0 {
 		last := res.History[len(res.History)-1]
 		for name, s := range last.Sigma {
-			prov["xreg.train.sigma."+name] = strconv.FormatFloat(s, 'g', 6, 64)
+			prov["xreg.train."+strings.TrimPrefix(name, "xreg.")] = strconv.FormatFloat(s, 'g', 6, 64) // xreg.train.noise.<point>.sigma
 		}
 	}
 	keys := make([]string, 0, len(prov))

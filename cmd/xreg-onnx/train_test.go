@@ -172,3 +172,65 @@ func TestFlagsFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainRegsOff: with --regs off no σ is reported anywhere — not in the progress lines, the
+// JSONL log, the trained model's metadata or the export's — since no noise was applied; with
+// learned regs the σ keys are named sigma (they hold σ, not log σ).
+func TestTrainRegsOff(t *testing.T) {
+	dir := t.TempDir()
+	injected := filepath.Join(dir, "cnn.xreg.onnx")
+	if out, err := command("inject", "--placement", "pre-affine", "-o", injected, fixture("models", "cnn-bn.onnx")).CombinedOutput(); err != nil {
+		t.Fatalf("inject: %v\n%s", err, out)
+	}
+	common := []string{"--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), "--limit", "64",
+		"--reg-data", fixture("fmnist-small", "reg-images-idx3-ubyte.gz"), "--reg-limit", "32",
+		"--epochs", "1", "--batch-size", "32", "--reg-every", "1", "--mc", "2", "--seed", "1"}
+	for _, regs := range []string{"off", "learn"} {
+		trained := filepath.Join(dir, regs+".onnx")
+		out, err := command(append([]string{"train", "--regs", regs, "-o", trained}, append(common, injected)...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("train --regs %s: %v\n%s", regs, err, out)
+		}
+		log, err := os.ReadFile(trained + ".log.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		exported := filepath.Join(dir, regs+".export.onnx")
+		ex, err := command("export", "-o", exported, trained).CombinedOutput()
+		if err != nil {
+			t.Fatalf("export: %v\n%s", err, ex)
+		}
+		tm, err := onnximport.Load(trained)
+		if err != nil {
+			t.Fatal(err)
+		}
+		em, err := onnximport.Load(exported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := ""
+		for _, e := range tm.Proto.MetadataProps {
+			if strings.Contains(e.GetKey(), "sigma") {
+				meta += e.GetKey() + " "
+			}
+		}
+		learned, _ := em.Metadata("xreg.export.regs")
+		if regs == "off" {
+			for what, text := range map[string]string{"progress": string(out), "log": string(log), "metadata": meta,
+				"export output": string(ex), "export metadata": learned} {
+				if strings.Contains(text, "σ [") || strings.Contains(text, `"sigma"`) || strings.Contains(text, ".sigma") ||
+					strings.Contains(text, "σ =") || strings.Contains(text, `"value"`) {
+					t.Errorf("--regs off: %s shows a σ:\n%s", what, text)
+				}
+			}
+			if !strings.Contains(string(ex), "--regs off") {
+				t.Errorf("export does not say the model was trained without noise:\n%s", ex)
+			}
+			continue
+		}
+		if !strings.Contains(string(log), `.sigma":`) || strings.Contains(string(log), "log_sigma") ||
+			!strings.Contains(meta, "xreg.train.noise.bn1.BatchNormalization.sigma") || !strings.Contains(string(ex), "σ =") {
+			t.Errorf("--regs learn: σ keys in the log %q, metadata %q, export output %q", log[:min(len(log), 300)], meta, ex)
+		}
+	}
+}
