@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (see README.md):
-#   make demo   inject → train → export → report on the bundled cnn-bn model and Fashion-MNIST subset
+#   make demo   `xreg-onnx finetune` on the bundled pretrained cnn-bn model and Fashion-MNIST subset
 #   make test   the test suite
 # Each installs what it needs first (scripts/setup.sh).
 

@@ -52,9 +52,15 @@
 // A Report holds one or more named models (for example "original",
 // "fine-tuned", "temperature", "mc-4") with their Metrics, free-form
 // provenance and an optional σ Trajectory read from a training log with
-// ReadTrajectory. WriteReport writes report.json (every metric and bin),
+// ReadTrajectory (its legend and table use ShortNames: "bn1" for
+// "xreg.noise.bn1.BatchNormalization.log_sigma"). A report may also carry a
+// Recommendation (the model to ship, the rule and the numbers behind it),
+// each model's Selection metrics on the data the choice is made on, model
+// descriptions and a Context (model, data, settings, time, machine), as
+// package finetune writes them. WriteReport writes report.json (every metric and bin),
 // report.md (tables with one row per model), a self-contained report.html
-// (inline CSS, figures embedded as data URIs), and the reliability diagrams
+// (inline CSS, figures embedded as data URIs, no external resource, print
+// rules that keep tables and figures whole), and the reliability diagrams
 // and σ plot as PNG and SVG files. Every file is written to a temporary file
 // in the same directory and renamed into place. The figures are drawn with
 // gonum.org/v1/plot; PlotReliability and PlotTrajectory render a single

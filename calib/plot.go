@@ -165,7 +165,8 @@ func PlotTrajectory(w io.Writer, t Trajectory, title, format string) error {
 	p.Add(plotter.NewGrid())
 	lo, hi := math.Inf(1), math.Inf(-1)
 	legend := plot.NewLegend()
-	legend.TextStyle.Font.Size = vg.Points(9)
+	legend.TextStyle.Font.Size = vg.Points(10)
+	short := ShortNames(names)
 	for i, name := range names {
 		var xys plotter.XYs
 		for _, pt := range t {
@@ -183,7 +184,7 @@ func PlotTrajectory(w io.Writer, t Trajectory, title, format string) error {
 		l.Width = vg.Points(1.2)
 		p.Add(l)
 		if len(names) <= maxLegendSeries {
-			legend.Add(name, l)
+			legend.Add(short[name], l)
 		}
 	}
 	if len(names) > maxLegendSeries {

@@ -27,6 +27,35 @@ type Report struct {
 	Provenance map[string]string `json:"provenance,omitempty"`
 	// Trajectory, when not empty, is plotted and summarised.
 	Trajectory Trajectory `json:"trajectory,omitempty"`
+	// Recommendation, when not nil, says which model to ship and why; it heads the report.
+	Recommendation *Recommendation `json:"recommendation,omitempty"`
+	// SelectionData names the data set of the models' Selection metrics (for example
+	// "regularization set, 1000 examples").
+	SelectionData string `json:"selection_data,omitempty"`
+	// Context says what was run (model, data, settings, time, machine), in this order, one table
+	// per section.
+	Context []Section `json:"context,omitempty"`
+}
+
+// Recommendation names the model to ship, the rule that chose it and the numbers behind it.
+type Recommendation struct {
+	// Model is the Name of one of the report's models.
+	Model string `json:"model"`
+	// Rule states how the model was chosen, in words; Reason applies it to this report's numbers.
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// Section is one titled table of key–value context.
+type Section struct {
+	Title  string  `json:"title"`
+	Fields []Field `json:"fields"`
+}
+
+// Field is one key and its value.
+type Field struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // Model is one named entry of a Report, such as "original", "fine-tuned",
@@ -34,6 +63,12 @@ type Report struct {
 type Model struct {
 	Name    string   `json:"name"`
 	Metrics *Metrics `json:"metrics"`
+	// Description says what the model is; File where it was written. Both optional.
+	Description string `json:"description,omitempty"`
+	File        string `json:"file,omitempty"`
+	// Selection, when not nil, are the model's metrics on the data the recommendation is made on
+	// (Report.SelectionData), kept apart from the test data.
+	Selection *Metrics `json:"selection_metrics,omitempty"`
 }
 
 // FileName returns the name of a model as used in file names: every rune
@@ -140,11 +175,23 @@ func checkReport(r *Report) error {
 		if m.Metrics == nil || len(m.Metrics.Bins) == 0 {
 			return fmt.Errorf("calib: report model %q has no metrics", m.Name)
 		}
+		if m.Selection != nil && len(m.Selection.Bins) == 0 {
+			return fmt.Errorf("calib: report model %q has empty selection metrics", m.Name)
+		}
 		fn := FileName(m.Name)
 		if prev, ok := seen[fn]; ok {
 			return fmt.Errorf("calib: report models %q and %q share the file name %q", prev, m.Name, fn)
 		}
 		seen[fn] = m.Name
+	}
+	if rec := r.Recommendation; rec != nil {
+		found := false
+		for _, m := range r.Models {
+			found = found || m.Name == rec.Model
+		}
+		if !found {
+			return fmt.Errorf("calib: report recommends %q, which is none of its models", rec.Model)
+		}
 	}
 	return nil
 }
@@ -186,18 +233,29 @@ type table struct {
 
 // view is everything report.md and report.html show.
 type view struct {
-	Title      string
-	Note       string
-	Summary    table
-	PerClass   table
-	Sigma      table
-	Provenance table
+	Title          string
+	Note           string
+	Recommendation *Recommendation
+	Summary        table
+	SelectionData  string
+	Selection      table
+	Models         table
+	PerClass       table
+	Sigma          table
+	Context        []contextTable
+	Provenance     table
+}
+
+// contextTable is one Section of the context, as a table.
+type contextTable struct {
+	Title string
+	Table table
 }
 
 func num(v float64) string { return fmt.Sprintf("%.4f", v) }
 
 func buildView(r *Report) view {
-	v := view{Title: r.Title}
+	v := view{Title: r.Title, Recommendation: r.Recommendation, SelectionData: r.SelectionData}
 	if v.Title == "" {
 		v.Title = "Calibration report"
 	}
@@ -227,6 +285,33 @@ func buildView(r *Report) view {
 		maxK = max(maxK, len(x.PerClass))
 	}
 
+	for _, m := range r.Models {
+		if m.Selection == nil {
+			continue
+		}
+		if v.Selection.Head == nil {
+			v.Selection = table{Head: []string{"model", "n", "accuracy", "NLL", "Brier", "ECE"}, Right: []bool{false, true, true, true, true, true}}
+		}
+		x := m.Selection
+		v.Selection.Rows = append(v.Selection.Rows, []string{m.Name, fmt.Sprint(x.N), num(x.Accuracy), num(x.NLL), num(x.Brier), num(x.ECE)})
+	}
+	for _, m := range r.Models {
+		if m.Description == "" && m.File == "" {
+			continue
+		}
+		if v.Models.Head == nil {
+			v.Models = table{Head: []string{"model", "what it is", "file"}, Right: []bool{false, false, false}}
+		}
+		v.Models.Rows = append(v.Models.Rows, []string{m.Name, m.Description, m.File})
+	}
+	for _, sec := range r.Context {
+		t := table{Head: []string{"", ""}, Right: []bool{false, false}}
+		for _, f := range sec.Fields {
+			t.Rows = append(t.Rows, []string{f.Key, f.Value})
+		}
+		v.Context = append(v.Context, contextTable{Title: sec.Title, Table: t})
+	}
+
 	v.PerClass.Head = []string{"class", "n"}
 	v.PerClass.Right = []bool{true, true}
 	for _, m := range r.Models {
@@ -254,7 +339,8 @@ func buildView(r *Report) view {
 	}
 
 	if names := r.Trajectory.Names(); len(names) > 0 {
-		v.Sigma = table{Head: []string{"σ", "first", "last", "points"}, Right: []bool{false, true, true, true}}
+		v.Sigma = table{Head: []string{"σ", "first", "last", "points", "parameter"}, Right: []bool{false, true, true, true, false}}
+		short := ShortNames(names)
 		for _, name := range names {
 			var vals []float64
 			var steps []int
@@ -264,10 +350,10 @@ func buildView(r *Report) view {
 					steps = append(steps, p.Step)
 				}
 			}
-			v.Sigma.Rows = append(v.Sigma.Rows, []string{name,
+			v.Sigma.Rows = append(v.Sigma.Rows, []string{short[name],
 				fmt.Sprintf("%s (step %d)", num(vals[0]), steps[0]),
 				fmt.Sprintf("%s (step %d)", num(vals[len(vals)-1]), steps[len(steps)-1]),
-				fmt.Sprint(len(vals))})
+				fmt.Sprint(len(vals)), name})
 		}
 	}
 
@@ -289,8 +375,22 @@ func markdown(r *Report, figs []figure) []byte {
 	v := buildView(r)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# %s\n\n", mdCell(v.Title))
+	if rec := v.Recommendation; rec != nil {
+		fmt.Fprintf(&b, "**Ship %s.** %s\n\nRule: %s\n\n", rec.Model, rec.Reason, rec.Rule)
+	}
+	if len(v.Selection.Rows) > 0 {
+		fmt.Fprintf(&b, "## Test data\n\n")
+	}
 	writeMDTable(&b, v.Summary)
 	fmt.Fprintf(&b, "\n%s\n", v.Note)
+	if len(v.Selection.Rows) > 0 {
+		fmt.Fprintf(&b, "\n## %s (the recommendation is made on it)\n\n", mdCell(selectionTitle(v.SelectionData)))
+		writeMDTable(&b, v.Selection)
+	}
+	if len(v.Models.Rows) > 0 {
+		fmt.Fprintf(&b, "\n## Models\n\n")
+		writeMDTable(&b, v.Models)
+	}
 	fmt.Fprintf(&b, "\n## Per-class accuracy\n\n")
 	writeMDTable(&b, v.PerClass)
 	fmt.Fprintf(&b, "\n## Reliability diagrams\n\n")
@@ -304,11 +404,25 @@ func markdown(r *Report, figs []figure) []byte {
 		fmt.Fprintf(&b, "\n## σ trajectory\n\n![σ trajectory](sigma.png)\n\n")
 		writeMDTable(&b, v.Sigma)
 	}
+	for _, c := range v.Context {
+		fmt.Fprintf(&b, "\n## %s\n\n", mdCell(c.Title))
+		for _, row := range c.Table.Rows {
+			fmt.Fprintf(&b, "- %s: %s\n", mdCell(row[0]), mdCell(row[1]))
+		}
+	}
 	if len(v.Provenance.Rows) > 0 {
 		fmt.Fprintf(&b, "\n## Provenance\n\n")
 		writeMDTable(&b, v.Provenance)
 	}
 	return b.Bytes()
+}
+
+// selectionTitle heads the table of selection metrics.
+func selectionTitle(data string) string {
+	if data == "" {
+		return "Selection data"
+	}
+	return strings.ToUpper(data[:1]) + data[1:]
 }
 
 // mdCell makes s safe inside a Markdown table cell or heading.
@@ -345,10 +459,12 @@ type htmlFigure struct {
 
 func htmlReport(r *Report, figs []figure) ([]byte, error) {
 	data := struct {
-		V           view
-		Reliability []htmlFigure
-		SigmaFig    *htmlFigure
+		V              view
+		SelectionTitle string
+		Reliability    []htmlFigure
+		SigmaFig       *htmlFigure
 	}{V: buildView(r)}
+	data.SelectionTitle = selectionTitle(data.V.SelectionData)
 	for _, f := range figs {
 		hf := htmlFigure{Caption: f.caption,
 			Src: template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(f.svg))}
@@ -365,48 +481,95 @@ func htmlReport(r *Report, figs []figure) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-var htmlTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+// htmlTemplate is the self-contained report page: no external resource (fonts, scripts, styles,
+// images) is referenced, so it works offline; the print rules keep tables and figures whole on
+// a page and drop the screen width limits.
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"dict": tableArgs}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.V.Title}}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
+body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; line-height: 1.4; }
 table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; vertical-align: top; }
 th { background: #f2f2f2; }
 td.r { text-align: right; font-variant-numeric: tabular-nums; }
+tr.ship td { background: #eaf5e4; font-weight: 600; }
 p.note { color: #555; max-width: 60em; }
+.rec { border: 2px solid #4a8a2a; background: #f3faef; padding: 0.6em 1em; margin: 1em 0; max-width: 60em; }
+.rec .rule { color: #444; font-size: 0.92em; }
 .figs { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; }
-figure img { width: 27em; height: auto; border: 1px solid #eee; }
-figure.wide img { width: 45em; }
+figure img { width: 22em; height: auto; border: 1px solid #eee; }
+figure.wide img { width: 45em; max-width: 100%; }
 figcaption { text-align: center; color: #555; }
+.context { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
+.context table td:first-child { color: #555; }
+@media print {
+  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; color: #000; }
+  h1 { font-size: 16pt; } h2 { font-size: 13pt; break-after: avoid; page-break-after: avoid; }
+  table, figure, .rec { break-inside: avoid; page-break-inside: avoid; }
+  th { background: #eee; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  tr.ship td, .rec { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  figure img { width: 15em; }
+  figure.wide img { width: 100%; }
+  a { color: inherit; text-decoration: none; }
+}
 </style>
 </head>
 <body>
 <h1>{{.V.Title}}</h1>
-{{template "table" .V.Summary}}
+{{- with .V.Recommendation}}
+<div class="rec"><p><strong>Ship {{.Model}}.</strong> {{.Reason}}</p><p class="rule">Rule: {{.Rule}}</p></div>
+{{- end}}
+{{- if .V.Selection.Rows}}
+<h2>Test data</h2>
+{{- end}}
+{{template "table" (dict .V.Summary .V.Recommendation)}}
 <p class="note">{{.V.Note}}</p>
+{{- if .V.Selection.Rows}}
+<h2>{{.SelectionTitle}} (the recommendation is made on it)</h2>
+{{template "table" (dict .V.Selection .V.Recommendation)}}
+{{- end}}
+{{- if .V.Models.Rows}}
+<h2>Models</h2>
+{{template "table" (dict .V.Models .V.Recommendation)}}
+{{- end}}
 <h2>Reliability diagrams</h2>
 <div class="figs">
 {{range .Reliability}}<figure><img src="{{.Src}}" alt="reliability diagram of {{.Caption}}"><figcaption>{{.Caption}}</figcaption></figure>
 {{end}}</div>
-<h2>Per-class accuracy</h2>
-{{template "table" .V.PerClass}}
 {{- if .SigmaFig}}
 <h2>σ trajectory</h2>
 <figure class="wide"><img src="{{.SigmaFig.Src}}" alt="σ trajectory"></figure>
-{{template "table" .V.Sigma}}
+{{template "table" (dict .V.Sigma nil)}}
+{{- end}}
+<h2>Per-class accuracy</h2>
+{{template "table" (dict .V.PerClass nil)}}
+{{- if .V.Context}}
+<h2>Context</h2>
+<div class="context">
+{{- range .V.Context}}
+<div><h3>{{.Title}}</h3>
+<table>{{range .Table.Rows}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}</table></div>
+{{- end}}
+</div>
 {{- end}}
 {{- if .V.Provenance.Rows}}
 <h2>Provenance</h2>
-{{template "table" .V.Provenance}}
+{{template "table" (dict .V.Provenance nil)}}
 {{- end}}
 </body>
 </html>
-{{define "table"}}<table>
-<tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>
-{{$t := .}}{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if index $t.Right $i}} class="r"{{end}}>{{$c}}</td>{{end}}</tr>
+{{define "table"}}{{$t := .T}}{{$ship := ""}}{{with .Rec}}{{$ship = .Model}}{{end}}<table>
+<tr>{{range $t.Head}}<th>{{.}}</th>{{end}}</tr>
+{{range $t.Rows}}<tr{{if and $ship (eq (index . 0) $ship)}} class="ship"{{end}}>{{range $i, $c := .}}<td{{if index $t.Right $i}} class="r"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
 `))
+
+// tableArgs passes a table and the recommendation (which row to highlight) to the "table" template.
+func tableArgs(t table, rec *Recommendation) map[string]any {
+	return map[string]any{"T": t, "Rec": rec}
+}

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 // TrajectoryPoint is the value of every noise scale σ at one training step.
@@ -50,6 +52,15 @@ func ReadTrajectory(path string) (Trajectory, error) {
 		return nil, fmt.Errorf("calib: trajectory: %w", err)
 	}
 	defer f.Close()
+	return readTrajectory(f, path)
+}
+
+// ReadTrajectoryFrom is ReadTrajectory on a log held in memory (or any reader).
+func ReadTrajectoryFrom(r io.Reader) (Trajectory, error) {
+	return readTrajectory(r, "log")
+}
+
+func readTrajectory(f io.Reader, path string) (Trajectory, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
 	var t Trajectory
@@ -79,4 +90,57 @@ func ReadTrajectory(path string) (Trajectory, error) {
 		return nil, fmt.Errorf("calib: trajectory %s: %w", path, err)
 	}
 	return t, nil
+}
+
+// ShortNames maps each σ name to a short label for legends and tables: the injection point of an
+// inject parameter name, e.g. "bn1" for "xreg.noise.bn1.BatchNormalization.log_sigma" (the
+// package prefix, the ".log_sigma" or ".magnitude" suffix and a trailing op-type segment are
+// dropped). A name whose short form would collide with another's keeps its full form.
+func ShortNames(names []string) map[string]string {
+	out := make(map[string]string, len(names))
+	count := map[string]int{}
+	for _, n := range names {
+		s := shortName(n)
+		out[n] = s
+		count[s]++
+	}
+	for _, n := range names {
+		if count[out[n]] > 1 {
+			out[n] = n
+		}
+	}
+	return out
+}
+
+func shortName(n string) string {
+	s := n
+	for _, p := range []string{"xreg.noise.", "xreg.augment."} {
+		s = strings.TrimPrefix(s, p)
+	}
+	for _, p := range []string{".log_sigma", ".magnitude"} {
+		s = strings.TrimSuffix(s, p)
+	}
+	// "bn1.BatchNormalization" → "bn1": exporters name nodes "/bn1/BatchNormalization", which
+	// inject turns into dotted segments; the op type adds nothing to the point's name.
+	if i := strings.LastIndexByte(s, '.'); i > 0 && isOpType(s[i+1:]) {
+		s = s[:i]
+	}
+	s = strings.Trim(s, "./_")
+	if s == "" {
+		return n
+	}
+	return s
+}
+
+// isOpType reports whether s looks like an ONNX op type: a capitalised identifier.
+func isOpType(s string) bool {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }

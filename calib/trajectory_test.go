@@ -51,3 +51,26 @@ func TestReadTrajectoryErrors(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+func TestShortNames(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  []string
+	}{
+		{[]string{"xreg.noise.bn1.BatchNormalization.log_sigma", "xreg.noise.bn2.BatchNormalization.log_sigma"}, []string{"bn1", "bn2"}},
+		{[]string{"xreg.noise.layer1.0.bn1.BatchNormalization.log_sigma"}, []string{"layer1.0.bn1"}},
+		{[]string{"xreg.augment.rotate.magnitude"}, []string{"rotate"}},
+		{[]string{"/bn1:noise"}, []string{"bn1:noise"}},
+		// Two names that would shorten alike keep their full form.
+		{[]string{"xreg.noise.a.Add.log_sigma", "xreg.noise.a.Mul.log_sigma"}, []string{"xreg.noise.a.Add.log_sigma", "xreg.noise.a.Mul.log_sigma"}},
+		// A lower-case last segment is part of the point's name, not an op type.
+		{[]string{"xreg.noise.enc.norm.log_sigma"}, []string{"enc.norm"}},
+	} {
+		got := ShortNames(tc.names)
+		for i, n := range tc.names {
+			if got[n] != tc.want[i] {
+				t.Errorf("ShortNames(%q)[%q] = %q, want %q", tc.names, n, got[n], tc.want[i])
+			}
+		}
+	}
+}

@@ -38,23 +38,30 @@ func init() {
 			"is known to be safe.\n" +
 			"\n" +
 			"The metadata entry xreg.regs lists every parameter (name, kind, point, initial value, added\n" +
-			"nodes). Flags go before the model file.",
-		Flags: []cli.Flag{
+			"nodes). Flags may come before or after the model file.",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the injected model to `FILE` (default: <model>.xreg.onnx beside the input)"},
-			&cli.StringFlag{Name: "mode", Value: inject.Additive, Usage: "noise `MODE`: additive (x + σ·ε) or multiplicative (x·(1 + σ·ε))"},
-			&cli.StringFlag{Name: "granularity", Value: inject.Layer, Usage: "`LEVEL`: one σ per injection point (layer) or one per channel (channel)"},
-			&cli.StringFlag{Name: "placement", Value: inject.DefaultPlacement, Usage: "`WHERE` the noise goes relative to the normalization's affine part: post-affine (after γ·x̂ + β) or pre-affine (on x̂, before γ and β)"},
-			&cli.Float64Flag{Name: "sigma0", Value: inject.DefaultSigma0, DefaultText: "e^−2 ≈ 0.135", Usage: "initial noise scale `σ0` (> 0; log σ starts at log σ0)"},
-			&cli.StringFlag{Name: "where", Usage: "inject only at the points (normalization nodes, or --at nodes) whose name or op matches `REGEX`"},
-			&cli.StringFlag{Name: "at", Usage: "put the noise after every node whose op type or name matches `OP|REGEX` (e.g. 'Relu|Dropout') instead of after the normalization nodes, for models without normalization; a Dropout node becomes learnable Gaussian dropout (multiplicative, σ0 = sqrt(p/(1−p)) from its rate p unless --sigma0 is given)"},
-			&cli.StringFlag{Name: "skip", Usage: "do not inject at the points whose name or op matches `REGEX`"},
-			&cli.StringFlag{Name: "augment", Usage: "augment the image input with the comma-separated `TRANSFORMS`: translate, rotate, shear, scale"},
-			&cli.StringFlag{Name: "augment-init", Usage: "initial magnitudes as `KIND=VALUE` pairs, e.g. rotate=15,translate=3 (pixels, degrees, shear, log-scale; defaults " + defaultMagnitudes() + ")"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the table of injection points and write nothing"},
 			forceFlag(),
-		},
+		}, injectFlags()...),
 		Action: runInject,
 	})
+}
+
+// injectFlags are the flags that choose the noise points and augmentation, shared by inject and
+// finetune (read by injectOptions).
+func injectFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "mode", Value: inject.Additive, Usage: "noise `MODE`: additive (x + σ·ε) or multiplicative (x·(1 + σ·ε))"},
+		&cli.StringFlag{Name: "granularity", Value: inject.Layer, Usage: "`LEVEL`: one σ per injection point (layer) or one per channel (channel)"},
+		&cli.StringFlag{Name: "placement", Value: inject.DefaultPlacement, Usage: "`WHERE` the noise goes relative to the normalization's affine part: post-affine (after γ·x̂ + β) or pre-affine (on x̂, before γ and β)"},
+		&cli.Float64Flag{Name: "sigma0", Value: inject.DefaultSigma0, DefaultText: "e^−2 ≈ 0.135", Usage: "initial noise scale `σ0` (> 0; log σ starts at log σ0)"},
+		&cli.StringFlag{Name: "where", Usage: "inject only at the points (normalization nodes, or --at nodes) whose name or op matches `REGEX`"},
+		&cli.StringFlag{Name: "at", Usage: "put the noise after every node whose op type or name matches `OP|REGEX` (e.g. 'Relu|Dropout') instead of after the normalization nodes, for models without normalization; a Dropout node becomes learnable Gaussian dropout (multiplicative, σ0 = sqrt(p/(1−p)) from its rate p unless --sigma0 is given)"},
+		&cli.StringFlag{Name: "skip", Usage: "do not inject at the points whose name or op matches `REGEX`"},
+		&cli.StringFlag{Name: "augment", Usage: "augment the image input with the comma-separated `TRANSFORMS`: translate, rotate, shear, scale"},
+		&cli.StringFlag{Name: "augment-init", Usage: "initial magnitudes as `KIND=VALUE` pairs, e.g. rotate=15,translate=3 (pixels, degrees, shear, log-scale; defaults " + defaultMagnitudes() + ")"},
+	}
 }
 
 func defaultMagnitudes() string {

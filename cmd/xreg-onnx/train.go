@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/finetune"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
@@ -24,7 +25,6 @@ import (
 )
 
 func init() {
-	d := xreg.DefaultConfig()
 	commands = append(commands, &cli.Command{
 		Name:      "train",
 		Usage:     "fine-tune an injected model: params θ on the training data, regs φ (noise σ, augmentation) on a regularization split",
@@ -35,42 +35,18 @@ average of --mc noisy passes over a regularization batch (BatchNorm in evaluatio
 statistics untouched). The output is the injected model with trained values; export it with
 'xreg-onnx export'. A checkpoint is written atomically every --checkpoint-every steps and at every
 epoch end; --resume continues after a kill (also with a larger training set: φ keeps adapting).`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "training data: IDX images file (labels beside it), .npz, .npy (with --labels), CIFAR-10 .bin or folder, or an image folder", Required: true},
-			&cli.StringFlag{Name: "labels", Usage: "labels file for --data when it cannot be derived (IDX, .npy)"},
-			&cli.IntFlag{Name: "limit", Usage: "use only the first N training examples (0: all)"},
-			&cli.StringFlag{Name: "reg-data", Usage: "regularization data (same formats as --data); φ is trained on it"},
-			&cli.StringFlag{Name: "reg-labels", Usage: "labels file for --reg-data"},
-			&cli.IntFlag{Name: "reg-limit", Usage: "use only the first N regularization examples (0: all)"},
-			&cli.Float64Flag{Name: "reg-fraction", Usage: "without --reg-data: carve this fraction of --data out as the regularization split (seeded by --seed)", Value: 0.1},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "trained model (default: <model>.trained.onnx beside the input)"},
-			&cli.IntFlag{Name: "epochs", Usage: "total epochs over the training data", Value: d.Epochs},
-			&cli.IntFlag{Name: "batch-size", Usage: "training batch size", Value: d.BatchSize},
-			&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate of θ", Value: d.LR},
-			&cli.Float64Flag{Name: "beta1", Usage: "Adam β1 of θ", Value: d.Beta1},
-			&cli.Float64Flag{Name: "beta2", Usage: "Adam β2 of θ", Value: d.Beta2},
-			&cli.Float64Flag{Name: "weight-decay", Usage: "decoupled weight decay of θ (AdamW)"},
-			&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm of θ to this (0: off)"},
-			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the training loss"},
-			&cli.StringFlag{Name: "regs", Usage: "learn (cross-regularization), fixed (keep φ at its initial value) or off (no noise: plain training)", Value: string(d.Regs)},
-			&cli.Float64Flag{Name: "reg-lr", Usage: "learning rate of φ", Value: d.RegLR},
-			&cli.StringFlag{Name: "reg-optimizer", Usage: "optimizer of φ: adam or sgd", Value: d.RegOptimizer},
-			&cli.IntFlag{Name: "reg-every", Usage: "r: update φ after every r-th θ step", Value: d.RegEvery},
-			&cli.IntFlag{Name: "mc", Usage: "K: noisy passes averaged on a regularization batch", Value: d.MC},
-			&cli.IntFlag{Name: "reg-batch", Usage: "regularization examples per φ update (0: --batch-size)"},
-			&cli.Float64Flag{Name: "sigma", Usage: "when given, override the initial σ of every noise point (e.g. 1 for the fixed-σ baseline)"},
-			&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics); running statistics are never updated by them", Value: d.RegBatchNorm},
-			&cli.StringFlag{Name: "freeze", Usage: "train only the layers this selects and freeze the rest: head, last:N, or a regular expression over param names"},
-			&cli.StringFlag{Name: "trainable", Usage: "also train the Constant or Identity outputs this regular expression selects (by value or node name); weights of Conv, ConvTranspose, Gemm, MatMul, the Add bias after them and normalization layers train wherever they live without it"},
-			&cli.IntFlag{Name: "reset-head", Usage: "replace the classifier head (a Gemm) by a new one for N classes (0: keep the head)"},
-			&cli.Int64Flag{Name: "seed", Usage: "seed of data order, noise and splits", Value: 0},
-			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: <output>.ckpt)"},
-			&cli.IntFlag{Name: "checkpoint-every", Usage: "write the checkpoint every N steps and at every epoch end (0: only at epoch ends)", Value: 100},
+		Flags: append(append(trainDataFlags(), trainingFlags()...),
+			&cli.IntFlag{Name: "reset-head", Usage: "replace the classifier head (a Gemm) by a new one for `N` classes (0: keep the head)"},
+			&cli.StringFlag{Name: "regs", Usage: "`MODE`: learn (cross-regularization), fixed (keep φ at its initial value) or off (no noise: plain training)", Value: string(xreg.DefaultConfig().Regs)},
+			&cli.Float64Flag{Name: "sigma", Usage: "when given, override the initial σ of every noise point with `X` (e.g. 1 for the fixed-σ baseline)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "trained model `FILE` (default: <model>.trained.onnx beside the input)"},
+			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint `FILE` (default: <output>.ckpt)"},
+			&cli.IntFlag{Name: "checkpoint-every", Usage: "write the checkpoint every `N` steps and at every epoch end (0: only at epoch ends)", Value: 100},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the checkpoint if it exists"},
-			&cli.StringFlag{Name: "log", Usage: "JSONL log of every φ update and epoch (default: <output>.log.jsonl)"},
+			&cli.StringFlag{Name: "log", Usage: "JSONL log `FILE` of every φ update and epoch (default: <output>.log.jsonl)"},
 			&cli.BoolFlag{Name: "keep-checkpoint", Usage: "keep the checkpoint after a successful run (by default it is removed once the trained model is written)"},
 			forceFlag(),
-		},
+		),
 		Action: runTrain,
 	})
 }
@@ -112,14 +88,9 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := xreg.TrainConfig{
-		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), Beta1: c.Float64("beta1"),
-		Beta2: c.Float64("beta2"), WeightDecay: c.Float64("weight-decay"), ClipNorm: c.Float64("clip-norm"),
-		LabelSmoothing: c.Float64("label-smoothing"), Regs: xreg.RegMode(c.String("regs")), RegLR: c.Float64("reg-lr"),
-		RegOptimizer: c.String("reg-optimizer"), RegEvery: c.Int("reg-every"), MC: c.Int("mc"), RegBatch: c.Int("reg-batch"),
-		Sigma: c.Float64("sigma"), RegBatchNorm: c.String("reg-batchnorm"), Freeze: c.String("freeze"), Trainable: c.String("trainable"), Seed: c.Int64("seed"),
-		Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
-	}
+	cfg := trainConfig(c)
+	cfg.Regs, cfg.Sigma = xreg.RegMode(c.String("regs")), c.Float64("sigma")
+	cfg.Checkpoint, cfg.CheckpointEvery, cfg.Resume = ckpt, c.Int("checkpoint-every"), c.Bool("resume")
 	if err := cfg.Normalize(); err != nil {
 		return trainError(err)
 	}
@@ -223,24 +194,59 @@ func trainError(err error) error {
 
 // modelIO returns the per-example input shape and the number of classes of a classifier.
 func modelIO(m *onnximport.Model) ([]int, int, error) {
-	if len(m.Graph.Inputs) != 1 {
-		return nil, 0, fmt.Errorf("train: %s has %d inputs; a classifier with one input is expected", m.Path, len(m.Graph.Inputs))
+	shape, classes, err := finetune.ClassifierIO(m)
+	if err != nil {
+		return nil, 0, fmt.Errorf("train: %w", err)
 	}
-	in := m.Graph.Inputs[0]
-	if !in.HasShape || len(in.Shape) < 2 {
-		return nil, 0, fmt.Errorf("train: %s: input %q declares no (batch, ...) shape", m.Path, in.Name)
+	return shape, classes, nil
+}
+
+// trainDataFlags are the training and regularization data flags of train and finetune.
+func trainDataFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Usage: "training data `PATH`: IDX images file (labels beside it), .npz, .npy (with --labels), CIFAR-10 .bin or folder, or an image folder", Required: true},
+		&cli.StringFlag{Name: "labels", Usage: "labels `FILE` for --data when it cannot be derived (IDX, .npy)"},
+		&cli.IntFlag{Name: "limit", Usage: "use only the first `N` training examples (0: all)"},
+		&cli.StringFlag{Name: "reg-data", Usage: "regularization data `PATH` (same formats as --data); φ is trained on it"},
+		&cli.StringFlag{Name: "reg-labels", Usage: "labels `FILE` for --reg-data"},
+		&cli.IntFlag{Name: "reg-limit", Usage: "use only the first `N` regularization examples (0: all)"},
+		&cli.Float64Flag{Name: "reg-fraction", Usage: "without --reg-data: carve this `FRACTION` of --data out as the regularization split (seeded by --seed)", Value: 0.1},
 	}
-	shape := append([]int(nil), in.Shape[1:]...)
-	for _, d := range shape {
-		if d < 0 {
-			return nil, 0, fmt.Errorf("train: %s: input %q has a dynamic non-batch dimension %v", m.Path, in.Name, in.Shape)
-		}
+}
+
+// trainingFlags are the optimisation flags shared by train and finetune (read by trainConfig).
+func trainingFlags() []cli.Flag {
+	d := xreg.DefaultConfig()
+	return []cli.Flag{
+		&cli.IntFlag{Name: "epochs", Usage: "total `N` of epochs over the training data", Value: d.Epochs},
+		&cli.IntFlag{Name: "batch-size", Usage: "training batch size `N`", Value: d.BatchSize},
+		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate `X` of θ", Value: d.LR},
+		&cli.Float64Flag{Name: "beta1", Usage: "Adam β1 `X` of θ", Value: d.Beta1},
+		&cli.Float64Flag{Name: "beta2", Usage: "Adam β2 `X` of θ", Value: d.Beta2},
+		&cli.Float64Flag{Name: "weight-decay", Usage: "decoupled weight decay `X` of θ (AdamW; 0: off)"},
+		&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm of θ to `X` (0: off)"},
+		&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing `X` of the training loss (0: off)"},
+		&cli.Float64Flag{Name: "reg-lr", Usage: "learning rate `X` of φ", Value: d.RegLR},
+		&cli.StringFlag{Name: "reg-optimizer", Usage: "optimizer `NAME` of φ: adam or sgd", Value: d.RegOptimizer},
+		&cli.IntFlag{Name: "reg-every", Usage: "r: update φ after every `N`-th θ step", Value: d.RegEvery},
+		&cli.IntFlag{Name: "mc", Usage: "K: `N` noisy passes averaged on a regularization batch", Value: d.MC},
+		&cli.IntFlag{Name: "reg-batch", Usage: "regularization examples `N` per φ update (0: --batch-size)"},
+		&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm `MODE` in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics); running statistics are never updated by them", Value: d.RegBatchNorm},
+		&cli.StringFlag{Name: "freeze", Usage: "train only the layers `SPEC` selects and freeze the rest: head, last:N, or a regular expression over param names"},
+		&cli.StringFlag{Name: "trainable", Usage: "also train the Constant or Identity outputs this `REGEX` selects (by value or node name); weights of Conv, ConvTranspose, Gemm, MatMul, the Add bias after them and normalization layers train wherever they live without it"},
+		&cli.Int64Flag{Name: "seed", Usage: "`SEED` of data order, noise and splits", Value: 0},
 	}
-	out := m.Graph.Outputs[0]
-	if !out.HasShape || len(out.Shape) != 2 || out.Shape[1] < 2 {
-		return nil, 0, fmt.Errorf("train: %s: output %q should be (batch, classes) logits, declared %v", m.Path, out.Name, out.Shape)
+}
+
+// trainConfig reads trainingFlags into a configuration (regs mode, σ and checkpoints left unset).
+func trainConfig(c *cli.Context) xreg.TrainConfig {
+	return xreg.TrainConfig{
+		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), Beta1: c.Float64("beta1"),
+		Beta2: c.Float64("beta2"), WeightDecay: c.Float64("weight-decay"), ClipNorm: c.Float64("clip-norm"),
+		LabelSmoothing: c.Float64("label-smoothing"), RegLR: c.Float64("reg-lr"), RegOptimizer: c.String("reg-optimizer"),
+		RegEvery: c.Int("reg-every"), MC: c.Int("mc"), RegBatch: c.Int("reg-batch"), RegBatchNorm: c.String("reg-batchnorm"),
+		Freeze: c.String("freeze"), Trainable: c.String("trainable"), Seed: c.Int64("seed"),
 	}
-	return shape, out.Shape[1], nil
 }
 
 func loadSplits(c *cli.Context, shape []int, classes int) (train, reg *dataset.Set, err error) {
