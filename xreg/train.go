@@ -507,7 +507,7 @@ func (t *trainer) checkpoint(trainSize int) error {
 					ErrDiverged, t.step, name, x, t.cfg.Checkpoint)
 			}
 		}
-		c.Values[name] = append([]float32(nil), data...)
+		c.Values[name] = data // streamed by SaveCheckpoint, not copied
 	}
 	return SaveCheckpoint(t.cfg.Checkpoint, c)
 }

@@ -28,14 +28,14 @@ type speedRecord struct {
 
 // runSpeed times `steps` training steps of the model at path (noise injected after every
 // normalization node, as `xreg-onnx inject` does) on random data, with the trainer of
-// `xreg-onnx train`: θ steps at the given batch, and a φ update (K = 4) every third step.
+// `xreg-onnx train`: θ steps at the given batch, and a φ update (K = 4) every second step.
 // A non-empty cpuprofile receives a CPU profile of the training (pprof format).
 func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	if threads > 0 {
 		runtime.GOMAXPROCS(threads)
 	}
-	if steps < 3 {
-		return fmt.Errorf("-steps %d: want at least 3 (a θ step, a θ + φ step, and the first)", steps)
+	if steps < 4 {
+		return fmt.Errorf("-steps %d: want at least 4 (a cold θ + φ step, a θ step, a warm θ + φ step)", steps)
 	}
 	m, err := onnximport.Load(path)
 	if err != nil {
@@ -49,7 +49,7 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	}
 	shape := m.Graph.Inputs[0].Shape[1:]
 	train, reg := dataset.Random(steps*batch, shape, 1), dataset.Random(batch, shape, 2)
-	const regEvery = 3
+	const regEvery = 2
 	var marks []time.Time
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -62,28 +62,38 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := xreg.Train(m, train, reg, xreg.TrainConfig{
+	_, err = xreg.Train(m, train, reg, xreg.TrainConfig{
 		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true,
 		OnStep: func(step, total int) { marks = append(marks, time.Now()) },
 	})
 	if err != nil {
 		return err
 	}
-	var theta []float64
-	for k := 2; k <= len(marks); k++ {
-		if k%regEvery != 0 {
-			theta = append(theta, marks[k-1].Sub(marks[k-2]).Seconds())
+	// Step k (1-based) ends at marks[k-1]; even steps include a φ update. The first θ step and
+	// the first φ update (step 2) are warm-ups: output buffers, oneDNN primitives.
+	var theta, thetaPhi []float64
+	for k := 3; k <= len(marks); k++ {
+		d := marks[k-1].Sub(marks[k-2]).Seconds()
+		if k%regEvery == 0 {
+			thetaPhi = append(thetaPhi, d)
+		} else {
+			theta = append(theta, d)
 		}
 	}
-	sort.Float64s(theta)
 	rec := speedRecord{
-		StepS:       theta[len(theta)/2],
-		PhiS:        res.RegSeconds / float64(len(marks)/regEvery),
+		StepS:       median(theta),
+		PhiS:        max(0, median(thetaPhi)-median(theta)),
 		FirstStepAt: float64(marks[0].UnixNano()) / 1e9,
 		PeakRSSMB:   peakRSSMB(),
 		Steps:       len(marks),
 	}
 	return json.NewEncoder(os.Stdout).Encode(rec)
+}
+
+// median returns the median of xs (sorted in place).
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
 }
 
 // peakRSSMB reads the process's peak resident memory (VmHWM) in MB; 0 where /proc is missing.

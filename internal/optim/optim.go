@@ -23,7 +23,8 @@ type Param struct {
 // Optimizer updates parameters in place from their gradients.
 type Optimizer interface {
 	Step(params []Param) error
-	// State returns the optimiser's state for a checkpoint; SetState restores it.
+	// State returns the optimiser's state for a checkpoint; its slots share the optimiser's
+	// buffers (no copy: valid until the next Step). SetState restores a state, copying it.
 	State() State
 	SetState(State) error
 }
@@ -88,8 +89,8 @@ func (a *Adam) Step(params []Param) error {
 func (a *Adam) State() State {
 	s := State{Kind: "adam", Steps: a.steps, Slots: map[string][]float32{}}
 	for k, m := range a.m {
-		s.Slots["m/"+k] = append([]float32(nil), m...)
-		s.Slots["v/"+k] = append([]float32(nil), a.v[k]...)
+		s.Slots["m/"+k] = m
+		s.Slots["v/"+k] = a.v[k]
 	}
 	return s
 }
@@ -165,7 +166,7 @@ func (s *SGD) Step(params []Param) error {
 func (s *SGD) State() State {
 	st := State{Kind: "sgd", Steps: s.steps, Slots: map[string][]float32{}}
 	for k, b := range s.buf {
-		st.Slots[k] = append([]float32(nil), b...)
+		st.Slots[k] = b
 	}
 	return st
 }
