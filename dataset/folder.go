@@ -48,7 +48,7 @@ func loadFolder(root string, opt Options) (*raw, error) {
 				continue
 			}
 			path := filepath.Join(root, name, f.Name())
-			img, err := decodeImage(path)
+			img, err := DecodeImage(path)
 			if err != nil {
 				return nil, err
 			}
@@ -66,22 +66,6 @@ func loadFolder(root string, opt Options) (*raw, error) {
 		return nil, fmt.Errorf("dataset: %s: no .png, .jpg or .jpeg files in the class folders %s", root, strings.Join(names, ", "))
 	}
 	return r, nil
-}
-
-func decodeImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %s: %w", path, err)
-	}
-	if img.Bounds().Empty() {
-		return nil, fmt.Errorf("dataset: %s: empty image", path)
-	}
-	return img, nil
 }
 
 // appendPixels appends the image's channels, C×H×W in [0, 1]: RGB for c = 3, BT.601 luma

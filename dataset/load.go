@@ -43,7 +43,8 @@ type Options struct {
 
 // Load reads the labelled examples at path, a file or folder in one of the formats listed in the
 // package documentation, and returns them validated.
-func Load(path string, opt Options) (*Set, error) {
+func Load(path string, opt Options) (set *Set, err error) {
+	defer recoverDecoder(path, &err)
 	if opt.Offset < 0 || opt.Limit < 0 || opt.Classes < 0 {
 		return nil, fmt.Errorf("dataset: %s: negative offset %d, limit %d or classes %d", path, opt.Offset, opt.Limit, opt.Classes)
 	}

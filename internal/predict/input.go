@@ -1,84 +1,31 @@
 package predict
 
 import (
-	"bufio"
 	"fmt"
 	"image"
 	"image/color"
 	_ "image/jpeg" // register the JPEG decoder
 	_ "image/png"  // register the PNG decoder
 	"math"
-	"os"
-	"reflect"
 
-	"github.com/sbinet/npyio"
 	"golang.org/x/image/draw"
 
+	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 )
 
-// LoadNPY reads a float32 or float64 NumPy array (C or Fortran order) as row-major float32 data.
+// LoadNPY reads a float32 or float64 NumPy array (C or Fortran order) as row-major float32 data,
+// through dataset.LoadArray: a malformed file is an error naming it, never a panic.
 func LoadNPY(path string) (data []float32, shape []int64, err error) {
-	f, err := os.Open(path)
+	data, dims, err := dataset.LoadArray(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("predict: %w", err)
+		return nil, nil, err
 	}
-	defer f.Close()
-	r, err := npyio.NewReader(bufio.NewReader(f))
-	if err != nil {
-		return nil, nil, fmt.Errorf("predict: %s: %w", path, err)
-	}
-	dims := r.Header.Descr.Shape
 	shape = make([]int64, len(dims))
 	for i, d := range dims {
 		shape[i] = int64(d)
 	}
-	switch npyio.TypeFrom(r.Header.Descr.Type) {
-	case reflect.TypeFor[float32]():
-		err = r.Read(&data)
-	case reflect.TypeFor[float64]():
-		var d64 []float64
-		if err = r.Read(&d64); err == nil {
-			data = make([]float32, len(d64))
-			for i, v := range d64 {
-				data[i] = float32(v)
-			}
-		}
-	default:
-		return nil, nil, fmt.Errorf("predict: %s: dtype %q: want float32 or float64", path, r.Header.Descr.Type)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("predict: %s: %w", path, err)
-	}
-	if int64(len(data)) != numel(shape) {
-		return nil, nil, fmt.Errorf("predict: %s: shape %v but %d values", path, shape, len(data))
-	}
-	if r.Header.Descr.Fortran && len(shape) > 1 {
-		data = fromFortran(data, shape)
-	}
 	return data, shape, nil
-}
-
-// fromFortran reorders column-major data (first index fastest) to row-major (last index fastest).
-func fromFortran(data []float32, shape []int64) []float32 {
-	out := make([]float32, len(data))
-	idx := make([]int64, len(shape))
-	for src := range data {
-		// idx is the multi-index of data[src] in column-major order; find its row-major offset.
-		dst := int64(0)
-		for k := range shape {
-			dst = dst*shape[k] + idx[k]
-		}
-		out[dst] = data[src]
-		for k := 0; k < len(shape); k++ {
-			idx[k]++
-			if idx[k] < shape[k] {
-				break
-			}
-			idx[k] = 0
-		}
-	}
-	return out
 }
 
 // imageLayout is how an image maps to one example of the model input.
@@ -141,14 +88,9 @@ func LoadImage(path string, in ort.Info) (data []float32, shape []int64, err err
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := os.Open(path)
+	img, err := dataset.DecodeImage(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("predict: %w", err)
-	}
-	defer f.Close()
-	img, _, err := image.Decode(bufio.NewReader(f))
-	if err != nil {
-		return nil, nil, fmt.Errorf("predict: decode image %s: %w", path, err)
+		return nil, nil, err
 	}
 	data, h, w := imageToCHW(img, layout)
 	if layout.flat {

@@ -47,9 +47,9 @@ func TestLoadNPY(t *testing.T) {
 		{file: "one_f32.npy", data: []float32{3, -1}, shape: []int64{2}},
 		{file: "fortran_f32.npy", data: arange(24), shape: []int64{2, 3, 4}},
 		{file: "big_endian_f64.npy", data: arange(6), shape: []int64{2, 3}},
-		{file: "x_i32.npy", err: `x_i32.npy: dtype "<i4": want float32 or float64`},
-		{file: "missing.npy", err: "predict: open testdata/missing.npy"},
-		{file: "rgb.png", err: "predict: testdata/rgb.png: "},
+		{file: "x_i32.npy", err: "x_i32.npy: element type i4: want float32 or float64"},
+		{file: "missing.npy", err: "dataset: open testdata/missing.npy"},
+		{file: "rgb.png", err: "dataset: testdata/rgb.png: not a NumPy .npy file"},
 	} {
 		data, shape, err := LoadNPY(filepath.Join("testdata", test.file))
 		if test.err != "" {
@@ -133,7 +133,7 @@ func TestLoadImage(t *testing.T) {
 		{name: "two channels", file: quadPNG, shape: []int64{-1, 2, 2, 2}, err: "want 1 or 3 channels in [N C H W], got 2"},
 		{name: "flat not square", file: quadPNG, shape: []int64{-1, 7}, err: "7 is neither S*S (gray) nor 3*S*S (RGB)"},
 		{name: "rank 5", file: quadPNG, shape: []int64{-1, 1, 1, 2, 2}, err: "want [N C H W], [N H W] or [N L]"},
-		{name: "not an image", file: "testdata/x_f32.npy", shape: []int64{-1, 4}, err: "predict: decode image testdata/x_f32.npy: "},
+		{name: "not an image", file: "testdata/x_f32.npy", shape: []int64{-1, 4}, err: "dataset: testdata/x_f32.npy: image: unknown format"},
 	} {
 		data, dims, err := LoadImage(test.file, ort.Info{Name: "x", Type: "float32", Shape: test.shape})
 		if test.err != "" {
