@@ -92,6 +92,8 @@ type trainer struct {
 	// epochTrainSize the training-set size it runs over.
 	epochStart     int
 	epochTrainSize int
+	// firstStep is the step this run started at (after a resume, the checkpoint's).
+	firstStep int
 }
 
 // Train fine-tunes an injected model: θ on train, φ on reg (cross-regularization), as cfg says.
@@ -119,6 +121,7 @@ func Train(m *onnximport.Model, train, reg *dataset.Set, cfg TrainConfig) (*Trai
 			}
 		}
 	}
+	t.firstStep = t.step
 	stepsPerEpoch := train.Len() / cfg.BatchSize
 	if stepsPerEpoch == 0 {
 		return nil, fmt.Errorf("xreg: train: %d training examples do not fill one batch of %d", train.Len(), cfg.BatchSize)
@@ -317,11 +320,7 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 			return EpochStats{}, err
 		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			where := "no checkpoint was written"
-			if cfg.Checkpoint != "" {
-				where = "the last good checkpoint is " + cfg.Checkpoint
-			}
-			return EpochStats{}, fmt.Errorf("xreg: train: %w at step %d (loss %v); lower the learning rate or clip gradients; %s", ErrDiverged, t.step+1, loss, where)
+			return EpochStats{}, t.diverged(t.step+1, t.step-t.firstStep, fmt.Sprintf("loss %v", loss), b.X)
 		}
 		lossSum += loss * float64(len(b.Y))
 		accSum += float64(correct(t.trainNet.Outputs[0].Value(), b.Y))
@@ -503,8 +502,7 @@ func (t *trainer) checkpoint(trainSize int) error {
 		for _, x := range data {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 				// Never replace the last good checkpoint with a broken state.
-				return fmt.Errorf("xreg: train: %w at step %d (%s holds %v); lower the learning rate or clip gradients; the last good checkpoint is %s",
-					ErrDiverged, t.step, name, x, t.cfg.Checkpoint)
+				return t.diverged(t.step, t.step-t.firstStep, fmt.Sprintf("%s holds %v", name, x), nil)
 			}
 		}
 		c.Values[name] = data // streamed by SaveCheckpoint, not copied

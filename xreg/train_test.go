@@ -3,6 +3,7 @@ package xreg
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -435,8 +436,8 @@ func TestDivergenceStops(t *testing.T) {
 	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
 	_, err := Train(m, train, reg, TrainConfig{Epochs: 50, BatchSize: 32, LR: 1e38, Regs: RegsFixed,
 		Checkpoint: ckpt, CheckpointEvery: 1})
-	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), ckpt) {
-		t.Fatalf("err = %v, want ErrDiverged naming the checkpoint", err)
+	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), ckpt) || !strings.Contains(err.Error(), "became non-finite after") {
+		t.Fatalf("err = %v, want ErrDiverged naming the checkpoint and saying the run blew up later", err)
 	}
 	ck, err := LoadCheckpoint(ckpt)
 	if err != nil {
@@ -448,5 +449,39 @@ func TestDivergenceStops(t *testing.T) {
 				t.Fatalf("checkpoint value %s is %v: written after the divergence", name, x)
 			}
 		}
+	}
+}
+
+// TestDivergenceBadWeights: a model holding NaN diverges from the first step; the message says so,
+// names the initializer, and names no checkpoint, since none was written.
+func TestDivergenceBadWeights(t *testing.T) {
+	m := injectedFixture(t, "mlp-ln-op13.onnx")
+	var name string
+	for _, n := range m.Graph.InitializerNames {
+		if w := m.Graph.Initializers[n]; w.DType == onnximport.Float32 && len(w.Dims) == 2 {
+			name = n
+			break
+		}
+	}
+	w := m.Graph.Initializers[name]
+	bad := append([]float32(nil), w.Float...)
+	bad[len(bad)/2] = float32(math.NaN())
+	if err := m.SetInitializer(onnximport.NewFloatTensor(name, w.Dims, bad)); err != nil {
+		t.Fatal(err)
+	}
+	train, reg := smallData(t, "train", 64, []int{784}), smallData(t, "reg", 32, []int{784})
+	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
+	_, err := Train(m, train, reg, TrainConfig{Epochs: 1, BatchSize: 32, Regs: RegsFixed, Checkpoint: ckpt, CheckpointEvery: 1})
+	if !errors.Is(err, ErrDiverged) {
+		t.Fatalf("err = %v, want ErrDiverged", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"from the first step", fmt.Sprintf("initializer %q holds NaN", name), "no checkpoint was written"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, ckpt) {
+		t.Errorf("error %q names a checkpoint that does not exist", msg)
 	}
 }
