@@ -11,7 +11,10 @@
 // Noise is added after a value, so removing it is exact: export(inject(m)) is m, node for node.
 // For noise placed before a normalization's affine part (inject.PreAffine), the split Mul/Add
 // are removed too and the normalization node reads its original scale and bias inputs again
-// (inject.Affine): the deployed node is the user's, carrying the trained γ and β.
+// (inject.Affine): the deployed node is the user's, carrying the trained γ and β. A learnable
+// weight norm (inject.KindNorm) is folded first: its weight becomes ρ·W/‖W‖ (float64, rounded once
+// to float32), so the node reads one plain weight tensor again and the exported graph is the
+// original's with only weights changed; Learned.Norm reports ρ.
 // Everything else of the model survives untouched: input and output names and shapes, opset
 // imports, node names and order, doc strings, value_info, unrelated metadata, and the training
 // provenance "xreg.train.*" that the trainer recorded. Input augmentation is dropped in every

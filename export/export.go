@@ -83,6 +83,8 @@ type Learned struct {
 	// DropoutRate is σ²/(1 + σ²) per σ for a Gaussian-dropout point (Op "Dropout"): the dropout
 	// rate the learned noise matches (inject.DropoutRate).
 	DropoutRate []float64 `json:"dropout_rate,omitempty"`
+	// Norm is the learned weight norm ρ = exp(Value) folded into the weight, for norm regs.
+	Norm float64 `json:"norm,omitempty"`
 }
 
 // Report says what Apply did.
@@ -148,6 +150,9 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 		rep.Notes = append(rep.Notes, "trained with --regs off: no noise or augmentation was applied, so no σ is recorded")
 	}
 	ed := m.Edit()
+	if err := foldNorms(m, ed, regs); err != nil {
+		return nil, err
+	}
 	if rep.Removed, rep.RemovedInitializers, err = strip(m, ed, regs); err != nil {
 		return nil, err
 	}
@@ -304,10 +309,15 @@ func learnedValues(m *onnximport.Model, regs []inject.Reg) ([]Learned, error) {
 			}
 		}
 		switch {
+		case r.Kind == inject.KindNorm && t.Size() != 1:
+			return nil, fmt.Errorf("parameter %s has shape %v; a weight norm's log ρ has one value (shape drift)", r.Name, t.Dims)
 		case r.Kind == inject.KindAugment && t.Size() != 1:
 			return nil, fmt.Errorf("parameter %s has shape %v; an augmentation magnitude has one value (shape drift)", r.Name, t.Dims)
 		case r.Kind == inject.KindNoise && r.Granularity != inject.Channel && t.Size() != 1:
 			return nil, fmt.Errorf("parameter %s has shape %v; a %s-granularity σ has one value (shape drift)", r.Name, t.Dims, r.Granularity)
+		}
+		if r.Kind == inject.KindNorm {
+			l.Norm = math.Exp(l.Value[0])
 		}
 		out[i] = l
 	}

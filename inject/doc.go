@@ -77,6 +77,19 @@
 // using an op that changed, or one not in that table, gets an error asking for
 // onnx.version_converter.
 //
+// # Learnable weight norms
+//
+// With Options.Norm = NormL2 the weight W (input 1, a float32 initializer read by no other node) of
+// every selected Conv, Gemm and MatMul node is read as ρ·W/‖W‖ (the paper's L2 reparameterization,
+// §3.2): W stays a param (θ) and now only sets the direction, log ρ is a new reg (φ, KindNorm,
+// "xreg.norm.<node>.log_rho", initialised to log ‖W‖ so that the model is unchanged). The nodes are
+// Mul(W, W) → ReduceMean (all axes) → Sqrt, Exp(log ρ), a Constant 1/√n, Div and two Mul. The
+// gradient that reaches W through them is the training gradient projected orthogonally to W, so
+// training cannot change ‖ρ·W/‖W‖‖ = ρ; the regularization passes move log ρ. Where and Skip select
+// weight nodes by name or op as they select normalization points (--norm l2 --where Gemm: a norm on
+// the classifier head, no noise). The L1 rule is refused in graphs: its gradient split and zero
+// handling are not what the trainer's Adam step on θ does (package xreg/linear has it).
+//
 // # Metadata
 //
 // The rewritten model records every reg in the metadata entry "xreg.regs" (a JSON array of Reg:

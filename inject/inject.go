@@ -78,6 +78,10 @@ type Options struct {
 	// AugmentInit overrides the initial magnitude of transforms listed in Augment
 	// (default DefaultMagnitude).
 	AugmentInit map[string]float64
+	// Norm, when NormL2, also gives the weight (input 1, a float32 initializer) of every Conv,
+	// Gemm and MatMul node a learnable norm (KindNorm). Where and Skip select among these nodes
+	// too, by node name or op: --where 'Gemm' puts a norm on the Gemm nodes and no noise.
+	Norm string
 }
 
 // Reg describes one regularization parameter added to a model: one element of the MetadataRegs
@@ -206,8 +210,10 @@ func decodeRegs(m *onnximport.Model) ([]Reg, error) {
 		switch {
 		case r.Name == "":
 			return nil, fmt.Errorf("%s has no parameter name", what)
-		case r.Kind != KindNoise && r.Kind != KindAugment:
-			return nil, fmt.Errorf("%s (%s): kind %q is not %s or %s", what, r.Name, r.Kind, KindNoise, KindAugment)
+		case r.Kind != KindNoise && r.Kind != KindAugment && r.Kind != KindNorm:
+			return nil, fmt.Errorf("%s (%s): kind %q is not %s, %s or %s", what, r.Name, r.Kind, KindNoise, KindAugment, KindNorm)
+		case r.Kind == KindNorm && r.Mode != NormL2:
+			return nil, fmt.Errorf("%s (%s): norm %q is not %s", what, r.Name, r.Mode, NormL2)
 		case r.Kind == KindNoise && r.Mode != Additive && r.Mode != Multiplicative:
 			return nil, fmt.Errorf("%s (%s): noise mode %q is not %s or %s", what, r.Name, r.Mode, Additive, Multiplicative)
 		case r.Kind == KindNoise && r.Placement != "" && r.Placement != PostAffine && r.Placement != PreAffine:
@@ -241,6 +247,7 @@ type settings struct {
 	sigma0Set   bool
 	augment     []string
 	magnitude   map[string]float64
+	norm        string
 }
 
 func (o Options) settings() (*settings, error) {
@@ -288,6 +295,13 @@ func (o Options) settings() (*settings, error) {
 		if s.skip, err = regexp.Compile(o.Skip); err != nil {
 			return nil, fmt.Errorf("--skip %q: %w", o.Skip, err)
 		}
+	}
+	switch s.norm = o.Norm; s.norm {
+	case "", NormL2:
+	case "l1":
+		return nil, fmt.Errorf("--norm l1 is not supported on ONNX weights: the L1 rule splits each gradient along sign(W) and stops weights at zero, which the trainer's Adam step on θ does not do (use `xreg-onnx linear --penalty l1` for linear models)")
+	default:
+		return nil, fmt.Errorf("--norm %q is not supported (want %s)", o.Norm, NormL2)
 	}
 	for _, k := range o.Augment {
 		k = strings.TrimSpace(k)
@@ -345,7 +359,26 @@ func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 		}
 		points = append(points, p)
 	}
+	var weights []weightNode
+	if s.norm != "" {
+		allWeights := findWeights(m.Graph)
+		for _, w := range allWeights {
+			if s.where != nil && !s.where.MatchString(w.node.Name) && !s.where.MatchString(w.node.OpType) {
+				continue
+			}
+			if s.skip != nil && (s.skip.MatchString(w.node.Name) || s.skip.MatchString(w.node.OpType)) {
+				continue
+			}
+			weights = append(weights, w)
+		}
+		if len(weights) == 0 {
+			return nil, fmt.Errorf("inject: %s: --norm %s: --where %q / --skip %q select none of its %d weight nodes (%s)",
+				name, s.norm, opt.Where, opt.Skip, len(allWeights), describeWeights(allWeights))
+		}
+	}
 	switch {
+	case len(weights) > 0:
+		// The norms alone are something to inject, with or without noise.
 	case len(all) == 0 && len(s.augment) == 0:
 		return nil, fmt.Errorf("inject: %s has no normalization node (looked for %s); "+
 			"to put noise after other nodes use --at OP|REGEX (e.g. --at 'Relu|Dropout'), to inject input augmentation only --augment", name, strings.Join(normOps(), ", "))
@@ -357,6 +390,13 @@ func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 	rep := &Report{Model: m.Path, Opset: m.Opset}
 	for _, p := range points {
 		reg, err := ed.addNoise(p, s, shapes)
+		if err != nil {
+			return nil, fmt.Errorf("inject: %s: %w", name, err)
+		}
+		rep.Regs = append(rep.Regs, *reg)
+	}
+	for _, w := range weights {
+		reg, err := ed.addNorm(w)
 		if err != nil {
 			return nil, fmt.Errorf("inject: %s: %w", name, err)
 		}

@@ -33,7 +33,8 @@ type EpochStats struct {
 	RegNLL float64 `json:"reg_nll"`
 	RegAcc float64 `json:"reg_acc"`
 	// Sigma is σ = exp(log σ) per noise reg (the mean over channels for per-channel regs), keyed by
-	// inject.SigmaKey; Magnitude is each augmentation magnitude. Both are empty with regs off.
+	// inject.SigmaKey; Magnitude is each augmentation magnitude and each learned weight norm
+	// ρ = exp(log ρ). Both are empty with regs off.
 	Sigma     map[string]float64 `json:"sigma,omitempty"`
 	Magnitude map[string]float64 `json:"magnitude,omitempty"`
 	TrainSize int                `json:"train_size"`
@@ -437,7 +438,8 @@ func (t *trainer) updatePhi(reg *dataset.Set) error {
 }
 
 // regValues returns σ per noise reg (mean over channels), keyed by inject.SigmaKey, and each
-// augmentation magnitude; nothing with regs off, where no noise or augmentation is applied.
+// augmentation magnitude and learned weight norm ρ; nothing with regs off, where no noise or
+// augmentation is applied.
 func (t *trainer) regValues() (sigma, mag map[string]float64) {
 	if t.cfg.Regs == RegsOff {
 		return nil, nil
@@ -450,7 +452,7 @@ func (t *trainer) regValues() (sigma, mag map[string]float64) {
 		data := v.Float32s()
 		var s float64
 		for _, x := range data {
-			if r.Kind == inject.KindNoise {
+			if r.Kind == inject.KindNoise || r.Kind == inject.KindNorm { // log σ, log ρ
 				s += math.Exp(float64(x))
 			} else {
 				s += float64(x)

@@ -56,9 +56,10 @@ func injectFlags() []cli.Flag {
 		&cli.StringFlag{Name: "granularity", Value: inject.Layer, Usage: "`LEVEL`: one σ per injection point (layer) or one per channel (channel)"},
 		&cli.StringFlag{Name: "placement", Value: inject.DefaultPlacement, Usage: "`WHERE` the noise goes relative to the normalization's affine part: post-affine (after γ·x̂ + β) or pre-affine (on x̂, before γ and β)"},
 		&cli.Float64Flag{Name: "sigma0", Value: inject.DefaultSigma0, DefaultText: "e^−2 ≈ 0.135", Usage: "initial noise scale `σ0` (> 0; log σ starts at log σ0)"},
-		&cli.StringFlag{Name: "where", Usage: "inject only at the points (normalization nodes, or --at nodes) whose name or op matches `REGEX`"},
+		&cli.StringFlag{Name: "where", Usage: "inject only at the points (normalization nodes, or --at nodes; with --norm, also weight nodes) whose name or op matches `REGEX`"},
 		&cli.StringFlag{Name: "at", Usage: "put the noise after every node whose op type or name matches `OP|REGEX` (e.g. 'Relu|Dropout') instead of after the normalization nodes, for models without normalization; a Dropout node becomes learnable Gaussian dropout (multiplicative, σ0 = sqrt(p/(1−p)) from its rate p unless --sigma0 is given)"},
 		&cli.StringFlag{Name: "skip", Usage: "do not inject at the points whose name or op matches `REGEX`"},
+		&cli.StringFlag{Name: "norm", Usage: "`NORM` l2: also give the weight of every selected Conv/Gemm/MatMul node a learnable norm ρ (W read as ρ·W/‖W‖; the regularization set moves log ρ; export folds it back into W). E.g. --norm l2 --where Gemm for the classifier head only"},
 		&cli.StringFlag{Name: "augment", Usage: "augment the image input with the comma-separated `TRANSFORMS`: translate, rotate, shear, scale"},
 		&cli.StringFlag{Name: "augment-init", Usage: "initial magnitudes as `KIND=VALUE` pairs, e.g. rotate=15,translate=3 (pixels, degrees, shear, log-scale; defaults " + defaultMagnitudes() + ")"},
 	}
@@ -125,7 +126,7 @@ func runInject(c *cli.Context) error {
 func injectOptions(c *cli.Context) (inject.Options, error) {
 	opt := inject.Options{
 		Mode: c.String("mode"), Granularity: c.String("granularity"), Placement: c.String("placement"),
-		Where: c.String("where"), Skip: c.String("skip"), At: c.String("at"),
+		Where: c.String("where"), Skip: c.String("skip"), At: c.String("at"), Norm: c.String("norm"),
 	}
 	if c.IsSet("sigma0") {
 		opt.Sigma0 = c.Float64("sigma0") // unset: the default, or a Dropout point's own rate
@@ -158,13 +159,19 @@ func splitList(s string) []string {
 }
 
 func summary(rep *inject.Report) string {
-	noise, aug := 0, 0
+	noise, aug, norm := 0, 0, 0
 	for _, r := range rep.Regs {
-		if r.Kind == inject.KindNoise {
+		switch r.Kind {
+		case inject.KindNoise:
 			noise++
-		} else {
+		case inject.KindNorm:
+			norm++
+		default:
 			aug++
 		}
+	}
+	if norm > 0 {
+		return fmt.Sprintf("%d noise, %d weight-norm and %d augmentation parameters", noise, norm, aug)
 	}
 	return fmt.Sprintf("%d noise and %d augmentation parameters", noise, aug)
 }
