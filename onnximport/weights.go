@@ -51,8 +51,11 @@ type WeightOptions struct {
 	// matches, besides the weight slots; a match that cannot be trained is an error.
 	Select *regexp.Regexp
 	// Skip excludes nodes that are not the model's own (the subgraphs inject adds): their
-	// constants are never weights.
+	// constants are never weights, and a weight slot they compute is theirs.
 	Skip func(*Node) bool
+	// Params are float initializers that are params even though only skipped nodes read them
+	// (the weight under inject's learnable norm).
+	Params []string
 }
 
 // weightSlots lists, per op type, the inputs that hold weights, and which of them are state.
@@ -162,6 +165,9 @@ func (m *Model) Weights(opt WeightOptions) ([]*Weight, []*UntrainableError, erro
 			w = ws[w.Name]
 			w.State = w.State || state
 			addUse(w, use)
+		case computed != nil && skip(computed):
+			// Computed by a skipped subgraph (inject's learnable weight norm): the subgraph's
+			// inputs are what trains, listed in Params.
 		case computed != nil && reshapeOps[computed.OpType] && depth < 8:
 			slot(computed, 0, computed.Input(0), state, depth+1)
 		case computed != nil && constOnly(v):
@@ -211,6 +217,15 @@ func (m *Model) Weights(opt WeightOptions) ([]*Weight, []*UntrainableError, erro
 			if n.Input(i) != "" {
 				slot(n, i, n.Input(i), true, 0)
 			}
+		}
+	}
+	for _, name := range opt.Params {
+		w, _ := resolve(name)
+		if w == nil {
+			return nil, nil, fmt.Errorf("onnximport: param %q is not a float initializer of the model", name)
+		}
+		if ws[w.Name] == nil {
+			ws[w.Name] = w
 		}
 	}
 	if opt.Select != nil {

@@ -21,6 +21,11 @@ func weightOptions(m *onnximport.Model, regs []inject.Reg, trainable string) (on
 		}
 	}
 	opt := onnximport.WeightOptions{Skip: func(n *onnximport.Node) bool { return added[n.Name] }}
+	for _, r := range regs {
+		if r.Kind == inject.KindNorm {
+			opt.Params = append(opt.Params, r.Value) // W under ρ·W/‖W‖: its direction trains
+		}
+	}
 	if trainable != "" {
 		re, err := regexp.Compile(trainable)
 		if err != nil {
