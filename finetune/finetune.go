@@ -14,6 +14,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
@@ -111,6 +112,10 @@ type candidate struct {
 func Run(cfg Config) (*Result, error) {
 	start := time.Now()
 	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
+	}
+	// Every model is measured in onnxruntime: find it before minutes of training, not after.
+	if err := ort.Available(); err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
 	orig, err := os.ReadFile(cfg.Model)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/finetune"
-	"github.com/xreg-onnx/xreg-onnx/internal/blas"
+	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
 
@@ -84,7 +84,7 @@ func runFinetune(c *cli.Context) error {
 		Out:         out,
 		Force:       c.Bool("force"),
 		Version:     version,
-		Build:       blas.Name + " BLAS",
+		Build:       kernels.Backend(),
 	}
 	if cfg.Tolerance == 0 && c.IsSet("tolerance") {
 		cfg.Tolerance = 1e-12 // 0 given: only an exact tie prefers the simpler model

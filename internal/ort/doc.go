@@ -8,15 +8,19 @@
 //
 //  1. the file named by the environment variable XREG_ORT_LIB (if set, nothing else is tried);
 //  2. third_party/onnxruntime/libonnxruntime.so.1 in the working directory or any parent of it, up
-//     to and including the folder that holds go.mod (so `go test` finds it from any package
-//     folder; outside a module only the working directory is tried);
-//  3. libonnxruntime.so.1 next to the running executable.
+//     to and including the folder that holds go.mod (a checkout of the repository: `go test`
+//     finds it from any package folder; outside a module only the working directory is tried);
+//  3. libonnxruntime.so.1 next to the running executable;
+//  4. libonnxruntime.so.1 in the user data folder, UserDir: $XDG_DATA_HOME/xreg-onnx or
+//     ~/.local/share/xreg-onnx.
 //
-// scripts/fetch-ort.sh installs the library at the second place. When it is missing, every function
-// that needs it returns the same error, naming the places searched and how to fix it. Available
-// performs the loading (once, safe for concurrent callers) and returns that error, so callers can
-// decide early; tests use orttest.Require, which skips or fails (under CI) on it. The environment
-// lives as long as the process.
+// scripts/fetch-ort.sh installs the library at the second place; Install (`xreg-onnx setup`) at
+// the fourth, from the npm package onnxruntime-node (NPMVersion), with `npm pack` or from a
+// tarball already downloaded. When it is missing, every function that needs it returns the same
+// error, naming the places searched and the one command that fixes it. Available performs the
+// loading (once, safe for concurrent callers) and returns that error, so callers can decide early;
+// tests use orttest.Require, which skips or fails (under CI) on it. The environment lives as long
+// as the process.
 //
 // # Sessions
 //

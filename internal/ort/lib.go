@@ -60,7 +60,7 @@ func Version() string {
 }
 
 // findLibrary returns the first existing library file in the documented search order, or an error
-// listing every place it looked.
+// listing every place it looked and the one command that fixes it.
 func findLibrary() (string, error) {
 	if p, ok := os.LookupEnv(EnvLib); ok && p != "" {
 		if isFile(p) {
@@ -85,12 +85,24 @@ func findLibrary() (string, error) {
 		}
 		looked = append(looked, p)
 	}
+	if dir, err := UserDir(); err == nil {
+		p := filepath.Join(dir, libName)
+		if isFile(p) {
+			return p, nil
+		}
+		looked = append(looked, p)
+	}
 	return "", notFound(looked)
 }
 
 func notFound(looked []string) error {
+	dir, err := UserDir()
+	if err != nil {
+		dir = "the user data folder"
+	}
 	return fmt.Errorf("ort: onnxruntime shared library not found (looked in %s); "+
-		"run scripts/fetch-ort.sh or set %s", strings.Join(looked, ", "), EnvLib)
+		"run `xreg-onnx setup` to install onnxruntime %s into %s, or set %s to a libonnxruntime.so.1",
+		strings.Join(looked, ", "), NPMVersion, dir, EnvLib)
 }
 
 // upToModuleRoot lists dir and its parents, stopping at the first one that holds go.mod. Without a

@@ -50,12 +50,16 @@ func TestFindLibrary(t *testing.T) {
 		{name: "env wins", env: "my/ort.so", files: []string{"my/ort.so", "go.mod", lib}, cwd: ".", want: "my/ort.so"},
 		{name: "env missing is final", env: "nope.so", files: []string{"go.mod", lib}, cwd: ".",
 			wantErr: []string{"ort: onnxruntime shared library not found (looked in XREG_ORT_LIB=$ROOT/nope.so)",
-				"run scripts/fetch-ort.sh or set XREG_ORT_LIB"}},
+				"run `xreg-onnx setup` to install onnxruntime 1.30.0 into $ROOT/data/xreg-onnx, or set XREG_ORT_LIB"}},
 		{name: "cwd is module root", files: []string{"go.mod", lib}, cwd: ".", want: lib},
 		{name: "walk up to module root", files: []string{"go.mod", lib, "a/b/keep"}, cwd: "a/b", want: lib},
 		{name: "nearer copy first", files: []string{"go.mod", lib, "a/" + lib}, cwd: "a", want: "a/" + lib},
 		{name: "stop at go.mod", files: []string{lib, "mod/go.mod", "mod/sub/keep"}, cwd: "mod/sub",
-			wantErr: []string{"looked in $ROOT/mod/sub/" + lib + ", $ROOT/mod/" + lib + ", ", "libonnxruntime.so.1)"}},
+			wantErr: []string{"looked in $ROOT/mod/sub/" + lib + ", $ROOT/mod/" + lib + ", ", ", $ROOT/data/xreg-onnx/libonnxruntime.so.1)",
+				"run `xreg-onnx setup` to install onnxruntime 1.30.0 into $ROOT/data/xreg-onnx"}},
+		{name: "user data folder", files: []string{"data/xreg-onnx/libonnxruntime.so.1", "elsewhere/keep"}, cwd: "elsewhere",
+			want: "data/xreg-onnx/libonnxruntime.so.1"},
+		{name: "checkout before user data folder", files: []string{"go.mod", lib, "data/xreg-onnx/libonnxruntime.so.1"}, cwd: ".", want: lib},
 	} {
 		t.Run(test.name, func(t *testing.T) {
 			root, err := filepath.EvalSymlinks(t.TempDir())
@@ -70,6 +74,7 @@ func TestFindLibrary(t *testing.T) {
 			} else {
 				t.Setenv(ort.EnvLib, "")
 			}
+			t.Setenv(ort.EnvDataHome, filepath.Join(root, "data"))
 			t.Chdir(filepath.Join(root, test.cwd))
 			got, err := ort.FindLibrary()
 			if test.want != "" {
@@ -102,7 +107,7 @@ func TestAvailableErrors(t *testing.T) {
 		want string
 	}{
 		{missing, "ERR ort: onnxruntime shared library not found (looked in XREG_ORT_LIB=" + missing +
-			"); run scripts/fetch-ort.sh or set XREG_ORT_LIB"},
+			"); run `xreg-onnx setup`"},
 		{notLib, "ERR ort: load " + notLib + ": "},
 	} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
