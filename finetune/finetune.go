@@ -397,12 +397,15 @@ func (cfg *Config) train(r *run, injected *onnximport.Model, train, reg *dataset
 	tc := cfg.Training
 	tc.Regs, tc.Sigma, tc.Log = r.regs, r.sigma, &r.log
 	tc.Checkpoint, tc.Resume = "", false
+	if tc.Version == "" {
+		tc.Version = cfg.Version // recorded in the provenance by xreg.WriteResult
+	}
 	r.model = injected.Clone()
 	res, err := xreg.Train(r.model, train, reg, tc)
 	if err != nil {
 		return fmt.Errorf("finetune: %s run: %w", r.name, err)
 	}
-	if err := xreg.WriteBack(r.model, res.Values); err != nil {
+	if err := xreg.WriteResult(r.model, res); err != nil {
 		return err
 	}
 	r.res, r.seconds = res, res.Seconds

@@ -78,10 +78,11 @@ type TrainConfig struct {
 
 	// Log receives one JSON line per φ update ("kind":"reg") and per epoch ("kind":"epoch").
 	Log io.Writer
-	// OnStep is called after every θ step with the step count and the run's total steps.
-	OnStep func(step, total int)
-	// OnEpoch is called after every epoch.
-	OnEpoch func(EpochStats)
+	// Hooks are the caller's side effects on the loop (progress display, …); see Hooks for the
+	// order in which they run with Train's own.
+	Hooks []Hooks
+	// Version is the tool version recorded in the provenance ("" records none).
+	Version string
 	// EvalBatch is the batch size of evaluation passes [256].
 	EvalBatch int
 	// NoEpochEval skips the deterministic pass over the regularization set at each epoch end

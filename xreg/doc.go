@@ -19,6 +19,16 @@
 // every RegEvery steps a regularization batch is replicated MC times, each copy with its own noise,
 // and the negative log-likelihood of the averaged probabilities moves φ only. The graph itself is
 // built and differentiated by package executor. Checkpoints (SaveCheckpoint, LoadCheckpoint) let a
-// killed run resume to the same result; WriteBack writes trained values into the ONNX model;
-// Predict evaluates a model deterministically or with Monte-Carlo noise.
+// killed run resume to the same result; WriteBack writes trained values into the ONNX model,
+// WriteResult the values and the run's provenance (xreg.train.… metadata); Predict evaluates a
+// model deterministically or with Monte-Carlo noise.
+//
+// # Configuration, hooks, errors
+//
+// TrainConfig and DefaultConfig (config.go) hold every setting and its default in one place; the
+// CLI's flags and xreg-bench start from DefaultConfig. Optimizers are chosen by value from
+// internal/optim's registry. The loop's side effects — the per-epoch evaluation, the JSONL log,
+// checkpoints and the caller's own (a progress bar) — are Hooks (OnStart, OnStep, OnRegUpdate,
+// OnEpoch, OnEnd), like gomlx's train.Loop. A setting Train cannot honour is a *ConfigError naming
+// the TrainConfig field; only cmd/ maps fields to flag names.
 package xreg

@@ -41,16 +41,6 @@ type EpochStats struct {
 	Seconds   float64            `json:"seconds"`
 }
 
-// regLog is one line of the JSONL log per φ update.
-type regLog struct {
-	Kind      string             `json:"kind"` // "reg"
-	Step      int                `json:"step"`
-	Epoch     int                `json:"epoch"`
-	RegNLL    float64            `json:"reg_nll"`
-	Sigma     map[string]float64 `json:"sigma,omitempty"`
-	Magnitude map[string]float64 `json:"magnitude,omitempty"`
-}
-
 // TrainResult is what Train returns.
 type TrainResult struct {
 	Steps, Epochs int
@@ -61,6 +51,9 @@ type TrainResult struct {
 	// backward, update) and RegSeconds the part spent on φ updates. RegSeconds / ThetaSeconds is
 	// cross-regularization's overhead over plain training with the same steps.
 	Seconds, ThetaSeconds, RegSeconds float64
+	// Provenance is the metadata WriteResult records in the trained model (keys xreg.train.…):
+	// the data, the settings, the steps and the final σ.
+	Provenance map[string]string
 }
 
 // ErrDiverged is returned (wrapped) when the training loss becomes NaN or infinite.
@@ -95,6 +88,9 @@ type trainer struct {
 	epochTrainSize int
 	// firstStep is the step this run started at (after a resume, the checkpoint's).
 	firstStep int
+	// reg is the regularization set; hooks are the loop's hooks in order.
+	reg   *dataset.Set
+	hooks []Hooks
 }
 
 // Train fine-tunes an injected model: θ on train, φ on reg (cross-regularization), as cfg says.
@@ -104,7 +100,7 @@ func Train(m *onnximport.Model, train, reg *dataset.Set, cfg TrainConfig) (*Trai
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
-	t := &trainer{cfg: cfg, model: m, epochStart: -1}
+	t := &trainer{cfg: cfg, model: m, epochStart: -1, reg: reg}
 	if err := t.setup(train, reg); err != nil {
 		return nil, trainErr(err)
 	}
@@ -128,24 +124,26 @@ func Train(m *onnximport.Model, train, reg *dataset.Set, cfg TrainConfig) (*Trai
 		return nil, fmt.Errorf("xreg: train: %d training examples do not fill one batch of %d", train.Len(), cfg.BatchSize)
 	}
 	total := t.step + (cfg.Epochs-t.epoch)*stepsPerEpoch
+	t.hooks = t.buildHooks()
+	if err := callHooks(t.hooks, func(h Hooks) func(Progress) error { return h.OnStart }, Progress{Step: t.step, Total: total, Epoch: t.epoch}); err != nil {
+		return nil, err
+	}
 	for t.epoch < cfg.Epochs {
 		st, err := t.runEpoch(train, reg, total)
 		if err != nil {
 			return nil, err
 		}
+		if err := callHooks(t.hooks, func(h Hooks) func(*EpochStats) error { return h.OnEpoch }, &st); err != nil {
+			return nil, err
+		}
 		res.History = append(res.History, st)
-		if cfg.OnEpoch != nil {
-			cfg.OnEpoch(st)
-		}
-		if err := t.writeLog(st); err != nil {
-			return nil, err
-		}
-		if err := t.checkpoint(train.Len()); err != nil {
-			return nil, err
-		}
 	}
 	res.Steps, res.Epochs, res.Values = t.step, t.epoch, t.values
 	res.Seconds, res.ThetaSeconds, res.RegSeconds = time.Since(start).Seconds(), t.thetaTime.Seconds(), t.regTime.Seconds()
+	res.Provenance = provenance(m, train, reg, cfg, res)
+	if err := callHooks(t.hooks, func(h Hooks) func(*TrainResult) error { return h.OnEnd }, res); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -336,13 +334,8 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 				return EpochStats{}, err
 			}
 		}
-		if cfg.OnStep != nil {
-			cfg.OnStep(t.step, total)
-		}
-		if cfg.Checkpoint != "" && cfg.CheckpointEvery > 0 && t.step%cfg.CheckpointEvery == 0 {
-			if err := t.checkpoint(train.Len()); err != nil {
-				return EpochStats{}, err
-			}
+		if err := callHooks(t.hooks, func(h Hooks) func(Progress) error { return h.OnStep }, Progress{Step: t.step, Total: total, Epoch: t.epoch}); err != nil {
+			return EpochStats{}, err
 		}
 	}
 	t.epoch++
@@ -350,21 +343,6 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 	st := EpochStats{Kind: "epoch", Epoch: t.epoch, Step: t.step, TrainSize: train.Len()}
 	if seen > 0 {
 		st.TrainLoss, st.TrainAcc = lossSum/float64(seen), accSum/float64(seen)
-	}
-	if !cfg.NoEpochEval {
-		if t.evalNet == nil {
-			// Built once: evaluation mode, sharing the trained values.
-			net, err := executor.Build(t.model, executor.BuildOptions{Batch: min(cfg.EvalBatch, reg.Len()), Values: t.values, Weights: t.weights})
-			if err != nil {
-				return EpochStats{}, err
-			}
-			t.evalNet = net
-		}
-		ps, err := predictNet(t.evalNet, reg, PredictOptions{})
-		if err != nil {
-			return EpochStats{}, err
-		}
-		st.RegNLL, st.RegAcc = nllAcc(ps, reg.Y)
 	}
 	st.Sigma, st.Magnitude = t.regValues()
 	st.Seconds = time.Since(start).Seconds()
@@ -434,7 +412,8 @@ func (t *trainer) updatePhi(reg *dataset.Set) error {
 	t.lastReg = loss
 	t.regTime += time.Since(start)
 	sigma, mag := t.regValues()
-	return t.writeLog(regLog{Kind: "reg", Step: t.step, Epoch: t.epoch, RegNLL: loss, Sigma: sigma, Magnitude: mag})
+	return callHooks(t.hooks, func(h Hooks) func(RegUpdate) error { return h.OnRegUpdate },
+		RegUpdate{Kind: "reg", Step: t.step, Epoch: t.epoch, RegNLL: loss, Sigma: sigma, Magnitude: mag})
 }
 
 // regValues returns σ per noise reg (mean over channels), keyed by inject.SigmaKey, and each

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,9 +59,44 @@ func TestTrainLearnsAndMovesSigma(t *testing.T) {
 	m := injectedFixture(t, "mlp-ln-op13.onnx")
 	train, reg := smallData(t, "train", 256, []int{784}), smallData(t, "reg", 128, []int{784})
 	var log bytes.Buffer
-	res, err := Train(m, train, reg, TrainConfig{Epochs: 4, BatchSize: 32, RegEvery: 2, MC: 3, RegBatch: 32, RegLR: 0.05, Log: &log})
+	// A hook sees the loop: one start, every φ update, each epoch after the evaluation filled it in,
+	// and the end.
+	var starts, updates, ends int
+	var epochNLL []float64
+	hook := Hooks{Name: "test",
+		OnStart:     func(p Progress) error { starts++; return nil },
+		OnRegUpdate: func(u RegUpdate) error { updates++; return nil },
+		OnEpoch:     func(st *EpochStats) error { epochNLL = append(epochNLL, st.RegNLL); return nil },
+		OnEnd:       func(*TrainResult) error { ends++; return nil },
+	}
+	res, err := Train(m, train, reg, TrainConfig{Epochs: 4, BatchSize: 32, RegEvery: 2, MC: 3, RegBatch: 32, RegLR: 0.05, Log: &log,
+		Hooks: []Hooks{hook}, Version: "test-version"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if starts != 1 || ends != 1 || updates != res.Steps/2 || len(epochNLL) != 4 {
+		t.Errorf("hooks saw %d starts, %d φ updates, %d epochs, %d ends; want 1, %d, 4, 1", starts, updates, len(epochNLL), ends, res.Steps/2)
+	}
+	for i, nll := range epochNLL {
+		if nll != res.History[i].RegNLL || nll == 0 {
+			t.Errorf("epoch %d: the hook saw reg NLL %v, history has %v", i+1, nll, res.History[i].RegNLL)
+		}
+	}
+	// The provenance the library records (WriteResult) names the run.
+	for k, want := range map[string]string{"xreg.train.version": "test-version", "xreg.train.steps": fmt.Sprint(res.Steps),
+		"xreg.train.mc": "3", "xreg.train.reg_every": "2", "xreg.train.train_size": "256"} {
+		if got := res.Provenance[k]; got != want {
+			t.Errorf("provenance %s = %q, want %q", k, got, want)
+		}
+	}
+	written := m.Clone()
+	if err := WriteResult(written, res); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range res.Provenance {
+		if got, ok := written.Metadata(k); !ok || got != v {
+			t.Errorf("WriteResult: metadata %s = %q, want %q", k, got, v)
+		}
 	}
 	h := res.History
 	if len(h) != 4 || h[3].TrainLoss >= h[0].TrainLoss {
@@ -207,19 +243,20 @@ func TestResumeAfterCrash(t *testing.T) {
 	crashed := cfg
 	crashed.Checkpoint, crashed.CheckpointEvery = ckpt, 3
 	crash := errors.New("killed")
-	crashed.OnStep = func(step, total int) {
-		if step == 8 { // mid-epoch 2, after the checkpoint at step 6
-			panic(crash)
+	var steps []int
+	crashed.Hooks = []Hooks{{Name: "crash", OnStep: func(p Progress) error {
+		steps = append(steps, p.Step)
+		if p.Step == 8 { // mid-epoch 2, after the checkpoint at step 6
+			return crash
 		}
+		return nil
+	}}}
+	if _, err := Train(injectedFixture(t, "mlp-ln-op13.onnx"), train, reg, crashed); !errors.Is(err, crash) {
+		t.Fatalf("run did not stop with the hook's error: %v", err)
 	}
-	func() {
-		defer func() {
-			if r := recover(); r != crash {
-				t.Fatalf("run did not crash as planned: %v", r)
-			}
-		}()
-		Train(injectedFixture(t, "mlp-ln-op13.onnx"), train, reg, crashed)
-	}()
+	if !slices.Equal(steps, []int{1, 2, 3, 4, 5, 6, 7, 8}) {
+		t.Fatalf("OnStep saw steps %v", steps)
+	}
 	ck, err := LoadCheckpoint(ckpt)
 	if err != nil || ck.Step != 6 {
 		t.Fatalf("checkpoint after crash: %+v, %v", ck, err)

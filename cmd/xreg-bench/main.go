@@ -102,6 +102,8 @@ type Run struct {
 	FinalSigma map[string]float64
 	// History holds the per-epoch statistics (σ trajectory).
 	History []xreg.EpochStats `json:",omitempty"`
+	// Provenance is the run's metadata as the library records it in the trained model.
+	Provenance map[string]string `json:",omitempty"`
 	// Seconds is the run's wall time; ThetaSeconds and RegSeconds split training time.
 	Seconds, ThetaSeconds, RegSeconds float64
 	ImagesPerSecond                   float64
@@ -352,6 +354,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	if len(res.History) > 0 {
 		r.FinalSigma = res.History[len(res.History)-1].Sigma
 	}
+	r.Provenance = res.Provenance
 	predict := func(s *dataset.Set, mc int) ([][]float64, error) {
 		return xreg.Predict(m, s, res.Values, xreg.PredictOptions{MC: mc, Seed: seed})
 	}
@@ -419,11 +422,11 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	return atomicfile.WriteFile(path, data, 0o644)
 }
 
-// exports writes the trained values back, exports the model three ways and measures each export
+// measureExports writes the trained values and provenance back, exports the model three ways and measures each export
 // with onnxruntime on the test split.
 func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed int64, r *Run) error {
 	trained := m.Clone()
-	if err := xreg.WriteBack(trained, res.Values); err != nil {
+	if err := xreg.WriteResult(trained, res); err != nil {
 		return err
 	}
 	r.ExportK = 4

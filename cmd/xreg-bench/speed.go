@@ -64,7 +64,7 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	}
 	_, err = xreg.Train(m, train, reg, xreg.TrainConfig{
 		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true,
-		OnStep: func(step, total int) { marks = append(marks, time.Now()) },
+		Hooks: []xreg.Hooks{{Name: "marks", OnStep: func(xreg.Progress) error { marks = append(marks, time.Now()); return nil }}},
 	})
 	if err != nil {
 		return err

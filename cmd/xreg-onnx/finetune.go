@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -98,18 +97,16 @@ func runFinetune(c *cli.Context) error {
 		fmt.Fprintf(w, "finetune: run %d of %d: %s\n", i, n, name)
 		prog = newProgress(w)
 	}
-	cfg.Training.OnStep = func(step, total int) { prog.step(step, total) }
-	cfg.Training.OnEpoch = func(st xreg.EpochStats) { prog.epoch(st) }
+	cfg.Training.Hooks = []xreg.Hooks{{Name: "progress",
+		OnStep:  func(p xreg.Progress) error { prog.step(p.Step, p.Total); return nil },
+		OnEpoch: func(st *xreg.EpochStats) error { prog.epoch(*st); return nil },
+	}}
 	res, err := finetune.Run(cfg)
 	if prog != nil {
 		prog.finish()
 	}
 	if err != nil {
-		if mapped := trainError(err); mapped != err {
-			// A training setting, named by its flag.
-			return errors.New("finetune: " + strings.TrimPrefix(mapped.Error(), "train: "))
-		}
-		return err
+		return configError("finetune", err) // a training setting is named by its flag
 	}
 	printSummary(c.App.Writer, res.Report)
 	fmt.Fprintf(c.App.Writer, "wrote %s (models in %s; %.0f s)\n", filepath.Join(out, "report.html"), filepath.Join(out, "models"), res.Seconds)

@@ -110,47 +110,18 @@ func runTrain(c *cli.Context) error {
 	fmt.Fprintf(w, "train: %s: %d training and %d regularization examples, %d epochs, regs %s, K=%d, r=%d\n",
 		path, train.Len(), reg.Len(), cfg.Epochs, cfg.Regs, cfg.MC, cfg.RegEvery)
 	prog := newProgress(w)
-	cfg.OnStep = prog.step
-	cfg.OnEpoch = func(st xreg.EpochStats) { prog.epoch(st) }
+	cfg.Hooks = []xreg.Hooks{{Name: "progress",
+		OnStep:  func(p xreg.Progress) error { prog.step(p.Step, p.Total); return nil },
+		OnEpoch: func(st *xreg.EpochStats) error { prog.epoch(*st); return nil },
+	}}
+	cfg.Version = version
 	res, err := xreg.Train(m, train, reg, cfg)
 	prog.finish()
 	if err != nil {
 		return trainError(err)
 	}
-	if err := xreg.WriteBack(m, res.Values); err != nil {
+	if err := xreg.WriteResult(m, res); err != nil {
 		return err
-	}
-	prov := map[string]string{
-		"xreg.train.version":     version,
-		"xreg.train.model":       filepath.Base(path),
-		"xreg.train.data":        train.Source,
-		"xreg.train.train_size":  strconv.Itoa(train.Len()),
-		"xreg.train.reg_data":    reg.Source,
-		"xreg.train.reg_size":    strconv.Itoa(reg.Len()),
-		"xreg.train.epochs":      strconv.Itoa(res.Epochs),
-		"xreg.train.steps":       strconv.Itoa(res.Steps),
-		"xreg.train.regs":        string(cfg.Regs),
-		"xreg.train.mc":          strconv.Itoa(cfg.MC),
-		"xreg.train.reg_every":   strconv.Itoa(cfg.RegEvery),
-		"xreg.train.lr":          fmt.Sprint(cfg.LR),
-		"xreg.train.reg_lr":      fmt.Sprint(cfg.RegLR),
-		"xreg.train.batch_size":  strconv.Itoa(cfg.BatchSize),
-		"xreg.train.seed":        strconv.FormatInt(cfg.Seed, 10),
-		"xreg.train.finished_at": time.Now().UTC().Format(time.RFC3339),
-	}
-	if len(res.History) > 0 {
-		last := res.History[len(res.History)-1]
-		for name, s := range last.Sigma {
-			prov["xreg.train."+strings.TrimPrefix(name, "xreg.")] = strconv.FormatFloat(s, 'g', 6, 64) // xreg.train.noise.<point>.sigma
-		}
-	}
-	keys := make([]string, 0, len(prov))
-	for k := range prov {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		m.SetMetadata(k, prov[k])
 	}
 	if err := m.Save(out); err != nil {
 		return err
@@ -173,23 +144,27 @@ var trainFlags = map[string]string{
 	"CheckpointEvery": "checkpoint-every", "Resume": "resume",
 }
 
-// trainError maps an *xreg.ConfigError to the flag that set the field; other errors pass through.
-func trainError(err error) error {
+// trainError is configError for the train command.
+func trainError(err error) error { return configError("train", err) }
+
+// configError maps an *xreg.ConfigError to the flag of command cmd that set the field; other
+// errors pass through.
+func configError(cmd string, err error) error {
 	var ce *xreg.ConfigError
 	if !errors.As(err, &ce) {
 		return err
 	}
 	if ce.Field == "Regs" && errors.Is(ce, inject.ErrNotInjected) {
-		return fmt.Errorf("train: %w (run xreg-onnx inject first, or train with --regs off)", ce.Err)
+		return fmt.Errorf("%s: %w (run xreg-onnx inject first, or train with --regs off)", cmd, ce.Err)
 	}
 	flag, ok := trainFlags[ce.Field]
 	if !ok {
 		return err // a field the command does not set: the library's own words
 	}
 	if ce.Err != nil {
-		return fmt.Errorf("train: --%s %v: %s: %w", flag, ce.Value, ce.Reason, ce.Err)
+		return fmt.Errorf("%s: --%s %v: %s: %w", cmd, flag, ce.Value, ce.Reason, ce.Err)
 	}
-	return fmt.Errorf("train: --%s %v: %s", flag, ce.Value, ce.Reason)
+	return fmt.Errorf("%s: --%s %v: %s", cmd, flag, ce.Value, ce.Reason)
 }
 
 // modelIO returns the per-example input shape and the number of classes of a classifier.
