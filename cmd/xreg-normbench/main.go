@@ -143,15 +143,25 @@ func lasso(w io.Writer, path, plotPath string) error {
 		row{id, fmt.Sprintf("lasso path (α = %.3g)", g.Alpha[g.Best]), gv, gm.MSE(te), l1(g.W()), gv, gm.NonZero(),
 			fmt.Sprintf("50 fits, %d CD cycles, %s", g.Fits, ms(g.Elapsed))}.print(w)
 		var projected []float64
-		for _, rule := range []linear.L1Rule{linear.L1Tangent, linear.L1Project} {
-			f, err := linear.CrossL1(trs, rgs, linear.DefaultL1Settings(), rule)
+		for _, v := range []struct {
+			rule     linear.L1Rule
+			implicit bool
+			name     string
+		}{
+			{linear.L1Tangent, false, "xreg L1 tangent (paper)"},
+			{linear.L1Project, false, "xreg L1 --l1-rule project"},
+			{linear.L1Tangent, true, "xreg L1 tangent --implicit"},
+			{linear.L1Project, true, "xreg L1 project --implicit"},
+		} {
+			s := linear.DefaultL1Settings()
+			s.Implicit = v.implicit
+			f, err := linear.CrossL1(trs, rgs, s, v.rule)
 			if err != nil {
 				return err
 			}
 			m := st.Unstandardize(f.W)
-			name := "xreg L1 tangent (paper)"
-			if rule == linear.L1Project {
-				name = "xreg L1 --l1-rule project"
+			name := v.name
+			if v.rule == linear.L1Project && !v.implicit {
 				projected = f.W
 			}
 			row{id, name, m.MSE(rg), m.MSE(te), f.Norm, gv, m.NonZero(),

@@ -105,7 +105,7 @@ func init() {
 		Flags: append(tabularFlags(),
 			&cli.StringFlag{Name: "penalty", Value: "l2", Usage: "l2 or l1"},
 			&cli.StringFlag{Name: "l1-rule", Value: "tangent", Usage: "L1 training step: tangent (the paper's gradient split) or project (exact projection on the L1 ball)"},
-			&cli.BoolFlag{Name: "implicit", Usage: "L2: move the norm by its total derivative along the ridge path (implicit differentiation) instead of the paper's partial derivative"},
+			&cli.BoolFlag{Name: "implicit", Usage: "move the norm by its total derivative along the ridge or lasso path (implicit differentiation) instead of the paper's partial derivative"},
 		),
 		Action: runLinear,
 	})
@@ -126,9 +126,6 @@ func runLinear(c *cli.Context) error {
 	}
 	if pen == "l2" && c.IsSet("l1-rule") {
 		return fmt.Errorf("%s: --l1-rule needs --penalty l1", cmd)
-	}
-	if pen == "l1" && c.Bool("implicit") {
-		return fmt.Errorf("%s: --implicit is for --penalty l2 only", cmd)
 	}
 	if err := checkPlot(c, cmd); err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // L1Rule is how an L1 training step keeps ‖w‖₁ fixed.
@@ -131,6 +133,10 @@ func CrossL1(train, reg Data, s Settings, rule L1Rule) (L1Fit, error) {
 	eta := s.LR / L
 	tl, rl := newLSQ(train), newLSQ(reg)
 	fit := L1Fit{}
+	var hess *mat.SymDense
+	if s.Implicit {
+		hess = gram(train)
+	}
 	g, gr, vel := make([]float64, p), make([]float64, p), make([]float64, p)
 	w := make([]float64, p)
 	tl.grad(w, g)
@@ -202,6 +208,11 @@ func CrossL1(train, reg Data, s Settings, rule L1Rule) (L1Fit, error) {
 			for j, v := range w {
 				d[j] = sign(v) / k
 			}
+			if s.Implicit {
+				if err := lassoTangent(hess, w, d); err != nil {
+					return L1Fit{}, err
+				}
+			}
 			if c := rl.curvature(d); c > 0 {
 				step := -s.RegLR / c * dot(gr, d)
 				for j, v := range w {
@@ -229,4 +240,38 @@ func scale(v []float64, a float64) {
 	for i := range v {
 		v[i] *= a
 	}
+}
+
+// lassoTangent writes into d the derivative of the lasso solution with respect to its norm t
+// along the current face: on the active set A with signs s, the optimality condition
+// H_AA·w_A − b_A + μ·s = 0 with s·w_A = t gives dw_A/dt = H_AA⁻¹s / (s·H_AA⁻¹s); zero elsewhere.
+func lassoTangent(h *mat.SymDense, w, d []float64) error {
+	var act []int
+	for j, v := range w {
+		d[j] = 0
+		if v != 0 {
+			act = append(act, j)
+		}
+	}
+	k := len(act)
+	a := mat.NewSymDense(k, nil)
+	sv := mat.NewVecDense(k, nil)
+	for i, ai := range act {
+		sv.SetVec(i, sign(w[ai]))
+		for j := i; j < k; j++ {
+			a.SetSym(i, j, h.At(ai, act[j]))
+		}
+	}
+	var z mat.VecDense
+	if err := z.SolveVec(a, sv); err != nil {
+		return fmt.Errorf("linear: implicit L1 norm gradient: %w", err)
+	}
+	den := mat.Dot(&z, sv)
+	if den == 0 {
+		return fmt.Errorf("linear: implicit L1 norm gradient: singular path tangent")
+	}
+	for i, ai := range act {
+		d[ai] = z.AtVec(i) / den
+	}
+	return nil
 }

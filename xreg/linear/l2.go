@@ -25,7 +25,8 @@ type Settings struct {
 	// Implicit moves the norm by the total derivative of the regularization loss along the path of
 	// training optima, dL_r/dρ = ∇L_r·dw*/dρ (implicit differentiation of the training optimality
 	// condition, one p×p solve per update), instead of the paper's partial derivative ∇L_r·u/‖u‖
-	// at fixed direction. CrossL2 and CrossSpline only.
+	// at fixed direction. For CrossL1 the path is the lasso's on the current face:
+	// dw_A/dt = H_AA⁻¹·sign(w_A) / (sign(w_A)·H_AA⁻¹·sign(w_A)).
 	Implicit bool
 	// TraceEvery records the state every TraceEvery steps (0: never).
 	TraceEvery int

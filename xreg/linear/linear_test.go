@@ -276,3 +276,39 @@ func TestCrossSplineImplicitMatchesGrid(t *testing.T) {
 		t.Errorf("learned √roughness %g, grid %g", r, want)
 	}
 }
+
+// The implicit L1 direction is the lasso path's tangent: on a stretch of the path where the
+// active set does not change, (w(α₁) − w(α₂)) / (‖w(α₁)‖₁ − ‖w(α₂)‖₁) from coordinate descent.
+func TestLassoTangentMatchesPath(t *testing.T) {
+	d, err := ReadCSV("../../testdata/diabetes/diabetes.csv", "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _, _ := SplitDiabetes(d, 0)
+	trs := FitStandardizer(tr, true).Apply(tr)
+	a, err := Lasso(trs, 0.0300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Lasso(trs, 0.0301)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range a {
+		if (a[j] == 0) != (b[j] == 0) || sign(a[j]) != sign(b[j]) {
+			t.Fatalf("active set changes between the two α: %v vs %v", a, b)
+		}
+	}
+	want := make([]float64, len(a))
+	dt := norm1(a) - norm1(b)
+	for j := range a {
+		want[j] = (a[j] - b[j]) / dt
+	}
+	got := make([]float64, len(a))
+	if err := lassoTangent(gram(trs), a, got); err != nil {
+		t.Fatal(err)
+	}
+	if dd := maxAbsDiff(got, want); dd > 1e-5*norm2(want) {
+		t.Errorf("tangent %v, path difference %v (max diff %g)", got, want, dd)
+	}
+}
