@@ -619,3 +619,35 @@ func TestFitTemperatureEdges(t *testing.T) {
 		t.Error("empty: no error")
 	}
 }
+
+// TestFitTemperatureSoft: the cross-entropy against targets softmax(z/T₀) is smallest at T = T₀
+// exactly (Gibbs' inequality), so the fit recovers T₀ to the search's precision; mismatched
+// shapes are refused.
+func TestFitTemperatureSoft(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 2))
+	for _, t0 := range []float64{0.3, 1, 3.7} {
+		logits := make([][]float64, 300)
+		targets := make([][]float64, len(logits))
+		for i := range logits {
+			logits[i] = make([]float64, 5)
+			for j := range logits[i] {
+				logits[i][j] = 3 * r.NormFloat64()
+			}
+			p, err := Softmax([][]float64{scaleRow(logits[i], 1/t0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets[i] = p[0]
+		}
+		got, err := FitTemperatureSoft(logits, targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(got-t0)/t0 > 1e-6 {
+			t.Errorf("T₀ = %v: fitted %v", t0, got)
+		}
+	}
+	if _, err := FitTemperatureSoft([][]float64{{1, 2}}, [][]float64{{0.5, 0.3, 0.2}}); err == nil {
+		t.Error("a target row of another width was accepted")
+	}
+}

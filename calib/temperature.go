@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/probs"
@@ -37,7 +38,47 @@ func FitTemperature(logits [][]float64, labels []int) (float64, error) {
 	if _, err := checkMatrix("logit", logits, labels); err != nil {
 		return 0, err
 	}
-	f := func(u float64) float64 { return temperatureNLL(logits, labels, math.Exp(-u)) }
+	return minimizeLogT(func(u float64) float64 { return temperatureNLL(logits, labels, math.Exp(-u)) }), nil
+}
+
+// FitTemperatureSoft returns the temperature T that minimises the mean cross-entropy of
+// softmax(logits/T) against target distributions (one probability row per logit row): it fits a
+// deterministic model's temperature to another prediction on the same inputs, such as the
+// Monte-Carlo average of a noisy model, without labels. The search is FitTemperature's.
+func FitTemperatureSoft(logits, targets [][]float64) (float64, error) {
+	k, err := checkRows("logit", logits)
+	if err != nil {
+		return 0, err
+	}
+	if len(targets) != len(logits) {
+		return 0, fmt.Errorf("calib: %d target rows for %d logit rows", len(targets), len(logits))
+	}
+	for i, row := range targets {
+		if len(row) != k {
+			return 0, fmt.Errorf("calib: target row %d has %d values, want %d", i, len(row), k)
+		}
+	}
+	return minimizeLogT(func(u float64) float64 {
+		invT, s := math.Exp(-u), 0.0
+		for i, row := range logits {
+			mx := math.Inf(-1)
+			for _, v := range row {
+				mx = math.Max(mx, v*invT)
+			}
+			e, dot := 0.0, 0.0
+			for j, v := range row {
+				e += math.Exp(v*invT - mx)
+				dot += targets[i][j] * v * invT
+			}
+			s += mx + math.Log(e) - dot
+		}
+		return s / float64(len(logits))
+	}), nil
+}
+
+// minimizeLogT minimises f(u), u = ln T, by golden-section search over u in
+// [ln MinTemperature, ln MaxTemperature], and returns T.
+func minimizeLogT(f func(u float64) float64) float64 {
 	a, b := math.Log(MinTemperature), math.Log(MaxTemperature)
 	invPhi := (math.Sqrt(5) - 1) / 2
 	x1, x2 := b-invPhi*(b-a), a+invPhi*(b-a)
@@ -64,7 +105,7 @@ func FitTemperature(logits [][]float64, labels []int) (float64, error) {
 			u, fu = e, fe
 		}
 	}
-	return math.Exp(u), nil
+	return math.Exp(u)
 }
 
 // temperatureNLL is the mean of logsumexp(z·invT) − z_y·invT, the NLL of

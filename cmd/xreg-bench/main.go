@@ -65,8 +65,10 @@ type Run struct {
 	Placement string `json:",omitempty"`
 	// Split names the data split ("protocol" or "unseen"); Reinit says θ was drawn from the seed
 	// (PyTorch's default init) instead of taken from the fixture file.
-	Split        string `json:",omitempty"`
-	Reinit       bool   `json:",omitempty"`
+	Split  string `json:",omitempty"`
+	Reinit bool   `json:",omitempty"`
+	// TestSize is the number of test images (10000 unless -test-limit cut it).
+	TestSize     int `json:",omitempty"`
 	Epochs       int
 	Steps        int
 	TrainSize    int
@@ -94,6 +96,11 @@ type Run struct {
 	FreshTemperature, ExportMCTemperature float64        `json:",omitempty"`
 	ExportTemperature                     float64        `json:",omitempty"`
 	RegFreshMCNLL                         float64        `json:",omitempty"`
+	// ExportDistilled is the deterministic export with a temperature fitted, without labels, to
+	// match the regularization split's fresh-MC average (calib.FitTemperatureSoft):
+	// DistilledTemperature.
+	ExportDistilled      *calib.Metrics `json:",omitempty"`
+	DistilledTemperature float64        `json:",omitempty"`
 	// TrainAcc is the deterministic accuracy on the training split.
 	TrainAcc float64
 	// RegNLL is the deterministic NLL on the regularization split (the grid's selection criterion).
@@ -130,6 +137,7 @@ func main() {
 		noiseMode = flag.String("mode", "additive", "noise mode injected: additive or multiplicative")
 		placement = flag.String("placement", inject.DefaultPlacement, "comma-separated noise placements of the learn and growing runs (one run each): post-affine, pre-affine")
 		split     = flag.String("split", "protocol", "data split: protocol (train 0–999, reg 59000–59999) or unseen (train 10000–10999, reg 20000–20999); test is t10k")
+		testLimit = flag.Int("test-limit", 0, "evaluate on the first N t10k images only (0: all 10000; a budget cut, say so where results are quoted)")
 		reinit    = flag.Bool("reinit", true, "draw θ's initial values from the seed (PyTorch's default init) instead of the fixture's")
 		exports   = flag.Bool("exports", true, "measure the three exports of learn runs through onnxruntime")
 		sens      = flag.String("sensitivity", "", "print a table of the learn runs in these comma-separated folders (r, K, φ lr, σ0) and exit")
@@ -182,7 +190,7 @@ func main() {
 		fail(err)
 	}
 	b := &bench{name: *modelName, spec: spec, out: *out, regEvery: *regEvery, mc: *mc, regLR: *regLR, testMC: *testMC,
-		sigma0: *sigma0, exports: *exports, regBN: *regBN, mode: *noiseMode, split: *split, reinit: *reinit, trainerMC: *trainerMC}
+		sigma0: *sigma0, exports: *exports, regBN: *regBN, mode: *noiseMode, split: *split, reinit: *reinit, trainerMC: *trainerMC, testLimit: *testLimit}
 	if err := b.load(*data); err != nil {
 		fail(err)
 	}
@@ -250,6 +258,7 @@ type bench struct {
 	mode                 string
 	placement, split     string
 	reinit, trainerMC    bool
+	testLimit            int
 	train, reg, test     *dataset.Set
 	small                *dataset.Set
 }
@@ -270,7 +279,7 @@ func (b *bench) load(dir string) error {
 	if b.reg, err = load("train-images-idx3-ubyte.gz", off[1], 1000); err != nil {
 		return err
 	}
-	if b.test, err = load("t10k-images-idx3-ubyte.gz", 0, 0); err != nil {
+	if b.test, err = load("t10k-images-idx3-ubyte.gz", 0, b.testLimit); err != nil {
 		return err
 	}
 	b.small = b.train.Slice(0, 200)
@@ -342,7 +351,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	r := Run{Model: b.name, Method: method, Seed: seed, Sigma: sigma, Epochs: res.Epochs, Steps: res.Steps,
 		TrainSize: b.train.Len(), RegEvery: cfg.RegEvery, MC: cfg.MC, RegLR: cfg.RegLR, History: res.History,
 		ThetaSeconds: res.ThetaSeconds, RegSeconds: res.RegSeconds, Sigma0: b.sigma0, RegBatchNorm: b.regBN, Mode: b.mode,
-		Split: b.split, Reinit: b.reinit,
+		Split: b.split, Reinit: b.reinit, TestSize: b.test.Len(),
 		Machine: fmt.Sprintf("%s/%s, %d cores", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Date:    time.Now().UTC().Format("2006-01-02")}
 	if method == "learn" || method == "growing" {
@@ -410,7 +419,7 @@ func (b *bench) run(method string, sigma float64, seed int64) error {
 	r.Seconds = time.Since(start).Seconds()
 	fmt.Fprintf(os.Stderr, "%.0fs, test acc %.4f nll %.4f ece %.4f\n", r.Seconds, r.Test.Accuracy, r.Test.NLL, r.Test.ECE)
 	// Keep the JSON small: bins and per-class stats are not needed for the summary.
-	for _, mm := range []*calib.Metrics{r.Test, r.TestMC, r.TestTemp, r.ExportDet, r.ExportTemp, r.ExportMC, r.FreshMC, r.FreshMCTemp, r.ExportMCTemp} {
+	for _, mm := range []*calib.Metrics{r.Test, r.TestMC, r.TestTemp, r.ExportDet, r.ExportTemp, r.ExportMC, r.FreshMC, r.FreshMCTemp, r.ExportMCTemp, r.ExportDistilled} {
 		if mm != nil {
 			mm.AdaptiveBins, mm.PerClass = nil, nil
 		}
@@ -430,6 +439,8 @@ func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed 
 		return err
 	}
 	r.ExportK = 4
+	var detData []byte
+	var detTest [][]float64
 	for _, v := range []struct {
 		opt export.Options
 		dst **calib.Metrics
@@ -455,6 +466,8 @@ func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed 
 			return err
 		}
 		switch rep.Method {
+		case export.Deterministic:
+			detData, detTest = data, ev.Probabilities
 		case export.Temperature:
 			r.ExportTemperature = rep.Temperature
 		case export.MC: // temperature on the frozen ensemble, fitted on its regularization-split output
@@ -489,7 +502,29 @@ func (b *bench) measureExports(m *onnximport.Model, res *xreg.TrainResult, seed 
 		return err
 	}
 	r.RegFreshMCNLL = rm.NLL
-	r.FreshMCTemp, r.FreshTemperature, err = b.tempered(reg.Probabilities, test.Probabilities)
+	if r.FreshMCTemp, r.FreshTemperature, err = b.tempered(reg.Probabilities, test.Probabilities); err != nil {
+		return err
+	}
+	// The deterministic export's temperature distilled from the fresh-MC average on the
+	// regularization split.
+	detReg, err := predict.Evaluate(detData, "export", b.reg, "")
+	if err != nil {
+		return err
+	}
+	if r.DistilledTemperature, err = calib.FitTemperatureSoft(logOf(detReg.Probabilities), reg.Probabilities); err != nil {
+		return err
+	}
+	scaled := logOf(detTest)
+	for _, row := range scaled {
+		for j := range row {
+			row[j] /= r.DistilledTemperature
+		}
+	}
+	p, err := calib.Softmax(scaled)
+	if err != nil {
+		return err
+	}
+	r.ExportDistilled, err = calib.Compute(p, b.test.Y, 15)
 	return err
 }
 
@@ -650,7 +685,7 @@ func summarize(w *os.File, name string, runs []Run) {
 		return rows[k]
 	}
 	var date, machine, split string
-	reinit := false
+	reinit, testSize := false, 10000
 	var overhead agg
 	var ips agg
 	sigmas := map[string]*agg{}
@@ -661,6 +696,9 @@ func summarize(w *os.File, name string, runs []Run) {
 		for i := range rs {
 			r := &rs[i]
 			date, machine, split, reinit = r.Date, r.Machine, r.Split, r.Reinit
+			if r.TestSize > 0 {
+				testSize = r.TestSize
+			}
 			switch r.Method {
 			case "none":
 				get(order[0]).add(r.Test, r.TrainAcc, r.Seconds)
@@ -672,7 +710,7 @@ func summarize(w *os.File, name string, runs []Run) {
 				get(order[1]).add(r.Test, r.TrainAcc, r.Seconds)
 			case "learn":
 				names := learnRows(placementOf(*r))
-				for i, e := range []*calib.Metrics{r.Test, r.TestMC, r.FreshMC, r.FreshMCTemp, r.ExportDet, r.ExportTemp, r.ExportMC, r.ExportMCTemp} {
+				for i, e := range []*calib.Metrics{r.Test, r.TestMC, r.FreshMC, r.FreshMCTemp, r.ExportDet, r.ExportTemp, r.ExportMC, r.ExportMCTemp, r.ExportDistilled} {
 					if e != nil {
 						get(names[i]).add(e, r.TrainAcc, r.Seconds)
 					}
@@ -713,7 +751,7 @@ func summarize(w *os.File, name string, runs []Run) {
 	if reinit {
 		init = "θ drawn from each seed"
 	}
-	fmt.Fprintf(w, "### %s (Fashion-MNIST, %s split: train 1000 / reg 1000 / test 10000; %s; %s; %s)\n\n", name, split, init, machine, date)
+	fmt.Fprintf(w, "### %s (Fashion-MNIST, %s split: train 1000 / reg 1000 / test %d; %s; %s; %s)\n\n", name, split, testSize, init, machine, date)
 	fmt.Fprintln(w, "| method | seeds | test acc | test NLL | Brier | ECE (15 bins) | MCE | train acc | gap train − test | wall s |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, k := range order {
@@ -761,7 +799,7 @@ func placementOf(r Run) string {
 
 // learnRows names the summary rows of a learn run with noise placement p, in the order of the
 // metrics Run holds for it: Test, TestMC, FreshMC, FreshMCTemp, ExportDet, ExportTemp, ExportMC,
-// ExportMCTemp.
+// ExportMCTemp, ExportDistilled.
 func learnRows(p string) []string {
 	return []string{
 		"3 cross-regularization (" + p + "), deterministic",
@@ -772,6 +810,7 @@ func learnRows(p string) []string {
 		"export (" + p + "), temperature folded, onnxruntime",
 		"export (" + p + "), frozen MC-4 ensemble, onnxruntime",
 		"export (" + p + "), frozen MC-4 + temperature (post hoc)",
+		"export (" + p + "), temperature distilled from the reg-set fresh MC (no labels, post hoc)",
 	}
 }
 
