@@ -72,7 +72,7 @@ func loadIDX(src *source, opt Options) (*raw, error) {
 	if lpath == "" {
 		base := filepath.Base(src.name)
 		if !strings.Contains(base, "images-idx3") {
-			return nil, fmt.Errorf("dataset: %s: cannot guess the labels file (no \"images-idx3\" in the name); set Options.Labels", src.name)
+			return nil, &OptionError{Path: src.name, Field: "Labels", Reason: `cannot guess the labels file (no "images-idx3" in the name)`}
 		}
 		guess := filepath.Join(filepath.Dir(src.name), strings.Replace(base, "images-idx3", "labels-idx1", 1))
 		other := guess + ".gz"

@@ -300,5 +300,16 @@ func labelsPath(inputs string, candidates ...string) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("dataset: %s: labels file %s not found; set Options.Labels", inputs, strings.Join(candidates, " or "))
+	return "", &OptionError{Path: inputs, Field: "Labels", Reason: "labels file " + strings.Join(candidates, " or ") + " not found"}
+}
+
+// OptionError says that loading Path needs an Options field the caller did not give, or gave a
+// value that does not fit: Field names it ("Labels", "XKey", …), Reason says what is missing. The
+// CLI maps Field to its flag.
+type OptionError struct {
+	Path, Field, Reason string
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("dataset: %s: %s (set Options.%s)", e.Path, e.Reason, e.Field)
 }

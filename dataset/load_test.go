@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -224,7 +225,7 @@ func TestLoadErrors(t *testing.T) {
 		{"idx label range", "testdata/idx/badlabel-images-idx3-ubyte", Options{Classes: 10},
 			"dataset: testdata/idx/badlabel-labels-idx1-ubyte: label 12 at row 3 out of range [0,10)"},
 		{"missing idx labels", "testdata/idx/nolabels-images-idx3-ubyte", Options{},
-			"dataset: testdata/idx/nolabels-images-idx3-ubyte: labels file testdata/idx/nolabels-labels-idx1-ubyte or testdata/idx/nolabels-labels-idx1-ubyte.gz not found; set Options.Labels"},
+			"dataset: testdata/idx/nolabels-images-idx3-ubyte: labels file testdata/idx/nolabels-labels-idx1-ubyte or testdata/idx/nolabels-labels-idx1-ubyte.gz not found (set Options.Labels)"},
 		{"missing explicit labels", "testdata/idx/tiny-images-idx3-ubyte", Options{Labels: "testdata/idx/nope"},
 			"dataset: open testdata/idx/nope: no such file or directory"},
 		{"npy NaN", "testdata/npy/x_nan.npy", Options{},
@@ -248,7 +249,7 @@ func TestLoadErrors(t *testing.T) {
 		{"npy scalar", "testdata/npy/x_scalar.npy", Options{Labels: "testdata/npy/y.npy"},
 			"dataset: testdata/npy/x_scalar.npy: a 0-dimensional array"},
 		{"npy no labels name", noLabels, Options{},
-			"data.npy: no labels file; set Options.Labels"},
+			"data.npy: no labels file (it is guessed only for names starting with x, as x_train.npy → y_train.npy) (set Options.Labels)"},
 		{"npy missing labels", loneX, Options{},
 			"x.npy: labels file " + filepath.Join(tmp, "y.npy") + " not found"},
 		{"shape mismatch", "testdata/npy/x.npy", Options{Shape: []int{784}},
@@ -258,7 +259,7 @@ func TestLoadErrors(t *testing.T) {
 		{"channels-last needs rank 3", "testdata/npy/x.npy", Options{ChannelsLast: true},
 			"dataset: testdata/npy/x.npy: Options.ChannelsLast needs examples of shape [H W C], got [2 3]"},
 		{"npz missing array", "testdata/npz/keys.npz", Options{},
-			`dataset: testdata/npz/keys.npz: no array "x" (it has x_train, y_train, x_test, y_test); set Options.XKey and Options.YKey`},
+			`dataset: testdata/npz/keys.npz: no array "x" (it has x_train, y_train, x_test, y_test) (set Options.XKey)`},
 		{"cifar truncated", "testdata/cifar_bad", Options{},
 			"dataset: testdata/cifar_bad/data_batch_1.bin: 6246 bytes is not a whole number of CIFAR-10 records"},
 		{"cifar classes", "testdata/cifar/test_batch.bin", Options{Classes: 5},
@@ -295,5 +296,25 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error %q\nwant it to contain %q", msg, test.want)
 			}
 		})
+	}
+}
+
+// TestOptionError: a missing option is a typed error naming the field, so that a caller (the CLI)
+// can name its own flag for it.
+func TestOptionError(t *testing.T) {
+	for _, tc := range []struct {
+		path  string
+		opt   Options
+		field string
+	}{
+		{"testdata/idx/nolabels-images-idx3-ubyte", Options{}, "Labels"},
+		{"testdata/npz/keys.npz", Options{}, "XKey"},
+		{"testdata/npz/keys.npz", Options{XKey: "x_train"}, "YKey"},
+	} {
+		_, err := Load(tc.path, tc.opt)
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Field != tc.field || oe.Path != tc.path {
+			t.Errorf("%s %+v: error %v (%T), want an *OptionError for %s", tc.path, tc.opt, err, err, tc.field)
+		}
 	}
 }

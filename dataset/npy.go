@@ -244,7 +244,7 @@ func loadNPY(src *source, opt Options) (*raw, error) {
 	if lpath == "" {
 		base := filepath.Base(src.name)
 		if base[0] != 'x' && base[0] != 'X' {
-			return nil, fmt.Errorf("dataset: %s: no labels file; set Options.Labels (it is guessed only for names starting with x, as x_train.npy → y_train.npy)", src.name)
+			return nil, &OptionError{Path: src.name, Field: "Labels", Reason: "no labels file (it is guessed only for names starting with x, as x_train.npy → y_train.npy)"}
 		}
 		if lpath, err = labelsPath(src.name, filepath.Join(filepath.Dir(src.name), string(base[0]+'y'-'x')+base[1:])); err != nil {
 			return nil, err
@@ -278,7 +278,7 @@ func loadNPZ(path string, opt Options) (*raw, error) {
 			for _, k := range z.Keys() {
 				have = append(have, strings.TrimSuffix(k, ".npy"))
 			}
-			return nil, fmt.Errorf("dataset: %s: no array %q (it has %s); set Options.XKey and Options.YKey", path, key, strings.Join(have, ", "))
+			return nil, &OptionError{Path: path, Field: keyField[def], Reason: fmt.Sprintf("no array %q (it has %s)", key, strings.Join(have, ", "))}
 		}
 		rc, err := z.Open(key + ".npy")
 		if err != nil {
@@ -298,3 +298,6 @@ func loadNPZ(path string, opt Options) (*raw, error) {
 	}
 	return pair(x, y, opt)
 }
+
+// keyField names the Options field choosing an .npz array, by its default key.
+var keyField = map[string]string{"x": "XKey", "y": "YKey"}

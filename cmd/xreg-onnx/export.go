@@ -89,7 +89,7 @@ func runExport(c *cli.Context) error {
 	if c.Bool("temperature") {
 		opt.Calibration, err = dataset.Load(c.String("reg-data"), dataset.Options{Labels: c.String("reg-labels"), Limit: c.Int("reg-limit")})
 		if err != nil {
-			return fmt.Errorf("export: --reg-data: %w", err)
+			return fmt.Errorf("export: --reg-data: %w", dataError(err, "reg-labels"))
 		}
 	}
 	var det *onnximport.Model // the plain deterministic export, for the report's comparison

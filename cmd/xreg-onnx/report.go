@@ -140,7 +140,7 @@ func loadReportData(path, labels string, limit int) (*dataset.Set, error) {
 	}
 	set, err := dataset.Load(path, dataset.Options{Labels: labels, Limit: limit})
 	if err != nil {
-		return nil, fmt.Errorf("--data: %w", err)
+		return nil, fmt.Errorf("--data: %w", dataError(err, "labels"))
 	}
 	return set, nil
 }

@@ -228,13 +228,13 @@ func loadSplits(c *cli.Context, shape []int, classes int) (train, reg *dataset.S
 	opt := dataset.Options{Labels: c.String("labels"), Shape: shape, Classes: classes, Limit: c.Int("limit")}
 	all, err := dataset.Load(c.String("data"), opt)
 	if err != nil {
-		return nil, nil, fmt.Errorf("train: --data: %w", err)
+		return nil, nil, fmt.Errorf("train: --data: %w", dataError(err, "labels"))
 	}
 	if p := c.String("reg-data"); p != "" {
 		ropt := dataset.Options{Labels: c.String("reg-labels"), Shape: shape, Classes: classes, Limit: c.Int("reg-limit")}
 		reg, err = dataset.Load(p, ropt)
 		if err != nil {
-			return nil, nil, fmt.Errorf("train: --reg-data: %w", err)
+			return nil, nil, fmt.Errorf("train: --reg-data: %w", dataError(err, "reg-labels"))
 		}
 		return all, reg, nil
 	}

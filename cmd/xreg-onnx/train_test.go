@@ -138,6 +138,8 @@ func TestTrainErrors(t *testing.T) {
 		{"not injected", []string{"train", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")}, "inject"},
 		{"bad reg mode", []string{"train", "--regs", "maybe", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")},
 			`train: --regs "maybe": is not one of learn, fixed, off`},
+		{"no labels", []string{"train", "--data", filepath.Join("..", "..", "dataset", "testdata", "idx", "nolabels-images-idx3-ubyte"), fixture("models", "mlp-ln-op13.onnx")},
+			"not found; give the labels file with --labels"},
 		{"bad reg optimizer", []string{"train", "--reg-optimizer", "lion", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")},
 			`train: --reg-optimizer "lion": is not one of adam, sgd`},
 		{"one MC pass", []string{"train", "--mc", "1", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), fixture("models", "mlp-ln-op13.onnx")},
