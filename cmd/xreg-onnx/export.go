@@ -32,7 +32,7 @@ Two deterministic ways to keep some of cross-regularization's calibration:
 With --report, the exported model (and, for --temperature or --mc, the plain deterministic one
 beside it) is measured on --data and report.json, report.md and report.html are written there.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "exported model `FILE` (required)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "exported model `FILE` (default: <model>.<method>.onnx beside the input, <model> without .xreg/.trained, <method> deterministic, temperature or mc-K)"},
 			&cli.BoolFlag{Name: "temperature", Usage: "fit a temperature on --reg-data and fold it into the graph"},
 			&cli.StringFlag{Name: "reg-data", Usage: "regularization data `PATH` for --temperature (same formats as train's --data)"},
 			&cli.StringFlag{Name: "reg-labels", Usage: "labels `FILE` for --reg-data when it cannot be derived (IDX, .npy)"},
@@ -57,9 +57,12 @@ func runExport(c *cli.Context) error {
 		return fmt.Errorf("export: expected one model file (the output of xreg-onnx train), got %d arguments %q", c.NArg(), c.Args().Slice())
 	}
 	path, out := c.Args().First(), c.String("output")
+	if out == "" {
+		stem := strings.TrimSuffix(path, filepath.Ext(path))
+		stem = strings.TrimSuffix(strings.TrimSuffix(stem, ".trained"), ".xreg")
+		out = stem + "." + methodNameOf(c.Int("mc"), c.Bool("temperature")) + ".onnx"
+	}
 	switch {
-	case out == "":
-		return fmt.Errorf("export: give the exported model's file with --output (-o)")
 	case c.Bool("temperature") && c.String("reg-data") == "":
 		return fmt.Errorf("export: --temperature fits T on the regularization split: give it with --reg-data")
 	case !c.Bool("temperature") && c.String("reg-data") != "":

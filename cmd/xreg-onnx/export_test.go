@@ -172,7 +172,6 @@ func TestExportErrors(t *testing.T) {
 		want string
 	}{
 		{"not injected", []string{plain, "-o", "OUT"}, "export: ../../testdata/models/cnn-bn.onnx: model was not injected: it has no xreg.regs metadata"},
-		{"no output", []string{injected}, "export: give the exported model's file with --output (-o)"},
 		{"two models", []string{injected, injected, "-o", "OUT"}, "export: expected one model file"},
 		{"temperature without data", []string{"--temperature", injected, "-o", "OUT"}, "export: --temperature fits T on the regularization split: give it with --reg-data"},
 		{"reg data without temperature", []string{injected, "-o", "OUT", "--reg-data", fmnistReg}, "export: --reg-data is only used by --temperature"},
@@ -202,5 +201,38 @@ func TestExportErrors(t *testing.T) {
 				t.Errorf("files left behind after the error: %v", entries)
 			}
 		})
+	}
+}
+
+// TestExportDefaultOutput: without -o the export goes beside the input, named after the model (the
+// .xreg and .trained parts dropped) and the method; an existing one needs --force.
+func TestExportDefaultOutput(t *testing.T) {
+	orttest.Require(t)
+	injected := exportInjectedFixture(t, "cnn-bn") // <tmp>/cnn-bn.xreg.onnx
+	dir := filepath.Dir(injected)
+	trained := filepath.Join(dir, "cnn-bn.xreg.trained.onnx")
+	data, err := os.ReadFile(injected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trained, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, test := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{trained}, "cnn-bn.deterministic.onnx"},
+		{[]string{"--mc", "2", trained}, "cnn-bn.mc-2.onnx"},
+	} {
+		if out, err := runExportCLI(append([]string{"export"}, test.args...)...); err != nil {
+			t.Fatalf("export %v: %v\n%s", test.args, err, out)
+		}
+		if _, err := onnximport.Load(filepath.Join(dir, test.want)); err != nil {
+			t.Errorf("export %v: %v", test.args, err)
+		}
+	}
+	if _, err := runExportCLI("export", trained); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("export over an existing default output: err = %v, want one naming --force", err)
 	}
 }

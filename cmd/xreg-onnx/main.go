@@ -33,6 +33,8 @@ func newApp() *cli.App {
 		Usage:    "fine-tune ONNX models with cross-regularization and export calibrated deterministic models",
 		Version:  version,
 		Commands: commands,
+		// `xreg-onnx completion bash` prints the script that uses it.
+		EnableBashCompletion: true,
 		// Errors are printed once, by main, as a single line.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
@@ -45,6 +47,10 @@ func newApp() *cli.App {
 func flagsFirst(app *cli.App, args []string) []string {
 	if len(args) < 3 {
 		return args
+	}
+	// The shell-completion request must stay the last argument.
+	if last := args[len(args)-1]; last == "--generate-bash-completion" {
+		return append(flagsFirst(app, args[:len(args)-1]), last)
 	}
 	cmd := app.Command(args[1])
 	if cmd == nil {
@@ -89,4 +95,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "xreg-onnx: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// modelArg returns the one model file of a command: its argument, or the deprecated --model flag.
+func modelArg(c *cli.Context, cmd string) (string, error) {
+	flag := c.String("model")
+	switch {
+	case c.NArg() > 1:
+		return "", fmt.Errorf("%s: expected one model file, got %d arguments %q", cmd, c.NArg(), c.Args().Slice())
+	case c.NArg() == 1 && flag != "":
+		return "", fmt.Errorf("%s: the model is given twice (argument %s and --model %s); give it as the argument", cmd, c.Args().First(), flag)
+	case c.NArg() == 1:
+		return c.Args().First(), nil
+	case flag != "":
+		return flag, nil
+	}
+	return "", fmt.Errorf("%s: expected a model file (xreg-onnx %s [flags] model.onnx)", cmd, cmd)
 }

@@ -16,21 +16,26 @@ import (
 
 func init() {
 	commands = append(commands, &cli.Command{
-		Name:  "predict",
-		Usage: "print a model's class probabilities for an input (.npy array, or PNG/JPEG image)",
+		Name:      "predict",
+		Usage:     "print a model's class probabilities for an input (.npy array, or PNG/JPEG image)",
+		ArgsUsage: "model.onnx",
 		Description: "Runs the model with onnxruntime on a NumPy array (float32/float64, the model's input\n" +
 			"shape, or one example without the batch dimension) or on an image (resized to the model's\n" +
 			"C×H×W and scaled to [0, 1]). Softmax is applied to the first output unless it already holds\n" +
-			"probabilities; the output says which.",
+			"probabilities; the output says which. Flags may come before or after the model file.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "ONNX model `FILE`", Required: true},
+			&cli.StringFlag{Name: "model", Usage: "deprecated: ONNX model `FILE` (give the model as the argument)"},
 			&cli.StringFlag{Name: "input", Usage: "input `FILE`: .npy, .png, .jpg or .jpeg", Required: true},
 			&cli.IntFlag{Name: "top", Value: 5, Usage: "show the `K` most probable classes of each example"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads (`N`)"},
 		},
 		Action: func(c *cli.Context) error {
-			return runPredict(c.Context, c.App.Writer, c.String("model"), c.String("input"), c.Int("top"), c.Int("threads"), c.Bool("json"))
+			model, err := modelArg(c, "predict")
+			if err != nil {
+				return err
+			}
+			return runPredict(c.Context, c.App.Writer, model, c.String("input"), c.Int("top"), c.Int("threads"), c.Bool("json"))
 		},
 	})
 }

@@ -21,7 +21,7 @@ func runApp(ctx context.Context, w *bytes.Buffer, args ...string) error {
 	app := newApp()
 	app.Writer = w
 	app.ErrWriter = w
-	return app.RunContext(ctx, append([]string{"xreg-onnx"}, args...))
+	return app.RunContext(ctx, flagsFirst(app, append([]string{"xreg-onnx"}, args...)))
 }
 
 // writeLinear writes the linear test model y = x·W + B (W = [[1, 0, -1], [2, 1, 0]],
@@ -79,8 +79,9 @@ func TestPredictText(t *testing.T) {
 func TestPredictTorch(t *testing.T) {
 	orttest.Require(t)
 	var out bytes.Buffer
-	if err := runApp(context.Background(), &out, "predict", "--model", "testdata/predict/cnn.onnx",
-		"--input", "testdata/predict/x.npy", "--json", "--top", "1"); err != nil {
+	// The model as the argument, between flags (TestPredictText uses the older --model).
+	if err := runApp(context.Background(), &out, "predict", "--input", "testdata/predict/x.npy",
+		"testdata/predict/cnn.onnx", "--json", "--top", "1"); err != nil {
 		t.Fatal(err)
 	}
 	var rep predictReport
@@ -124,7 +125,9 @@ func TestPredictErrors(t *testing.T) {
 		{[]string{"--model", model, "--input", input, "--top", "0"}, "predict: --top 0: want a value in [1,"},
 		{[]string{"--model", model, "--input", input, "--threads", "0"}, "predict: --threads 0: want a value in [1, 256]"},
 		{[]string{"--model", "missing.onnx", "--input", input}, "ort: model missing.onnx: stat missing.onnx: no such file or directory"},
-		{[]string{"--input", input}, `Required flag "model" not set`},
+		{[]string{"--input", input}, "predict: expected a model file (xreg-onnx predict [flags] model.onnx)"},
+		{[]string{"--input", input, model, model}, "predict: expected one model file, got 2 arguments"},
+		{[]string{"--input", input, "--model", model, model}, "predict: the model is given twice"},
 	} {
 		var out bytes.Buffer
 		err := runApp(context.Background(), &out, append([]string{"predict"}, test.args...)...)

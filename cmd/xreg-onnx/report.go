@@ -23,9 +23,10 @@ import (
 
 func init() {
 	commands = append(commands, &cli.Command{
-		Name:  "report",
-		Usage: "measure the calibration of one or more classifier ONNX models on labelled data and write a report",
-		Description: `Runs each --model (any single-input classifier ONNX file, not only xreg-onnx exports) in
+		Name:      "report",
+		Usage:     "measure the calibration of one or more classifier ONNX models on labelled data and write a report",
+		ArgsUsage: "model.onnx [more.onnx ...]",
+		Description: `Runs each model (any single-input classifier ONNX file, not only xreg-onnx exports) in
 onnxruntime over --data and writes report.json, report.md and report.html with accuracy, NLL, Brier
 score, ECE (equal-width and equal-mass bins), MCE, per-class accuracy and a reliability diagram per
 model, side by side. A model whose output is not a probability vector is softmaxed. With --log (the
@@ -37,17 +38,21 @@ draws its own noise, and the K probability vectors are averaged. That is the pre
 σ is trained for; put the exports beside it (plain, --temperature, frozen --mc) to see what each
 keeps of it. Deterministic models are evaluated once whatever --mc says.
 
+The models are the arguments (--model FILE, repeatable, is the older spelling and still works; its
+models come first); flags may come before or after them. The report goes to -o DIR, by default
+<first model>.report beside the first model.
+
 Example:
-  xreg-onnx report --model orig.onnx --name original --model fine.onnx --name fine-tuned \
-      --model fine.temp.onnx --name temperature --data test-images-idx3-ubyte.gz -o report/`,
+  xreg-onnx report --name original --name fine-tuned --name temperature \
+      --data test-images-idx3-ubyte.gz -o report/ orig.onnx fine.onnx fine.temp.onnx`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "model", Usage: "ONNX model `FILE` (repeat for a side-by-side comparison)", Required: true},
-			&cli.StringSliceFlag{Name: "name", Usage: "`NAME` of each --model, in the same order (default: the file name)"},
+			&cli.StringSliceFlag{Name: "model", Usage: "deprecated: ONNX model `FILE` (give the models as arguments)"},
+			&cli.StringSliceFlag{Name: "name", Usage: "`NAME` of each model, in the same order (default: the file name)"},
 			&cli.StringFlag{Name: "data", Usage: "labelled data `PATH`: IDX images file (labels beside it), .npz, .npy (with --labels), CIFAR-10 .bin or folder, or an image folder", Required: true},
 			&cli.StringFlag{Name: "labels", Usage: "labels `FILE` for --data when it cannot be derived (IDX, .npy)"},
 			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` examples (0: all)"},
 			&cli.StringFlag{Name: "log", Usage: "training log `FILE` (JSONL) whose σ trajectory to plot"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report", Usage: "report `DIR`"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report `DIR` (default: <first model>.report beside it)"},
 			&cli.IntFlag{Name: "bins", Value: calib.DefaultBins, Usage: "confidence `BINS` of ECE, MCE and the reliability diagrams"},
 			&cli.StringFlag{Name: "title", Usage: "report `TITLE`"},
 			&cli.IntFlag{Name: "mc", Usage: "fresh Monte-Carlo draws per example for stochastic (injected or trained, not exported) models: `K` (0: one noisy pass)"},
@@ -73,15 +78,19 @@ type reportModel struct {
 }
 
 func runReport(c *cli.Context) error {
-	if c.NArg() != 0 {
-		return fmt.Errorf("report: unexpected arguments %q (models are given with --model)", c.Args().Slice())
+	paths, names := append(c.StringSlice("model"), c.Args().Slice()...), c.StringSlice("name")
+	if len(paths) == 0 {
+		return fmt.Errorf("report: expected one or more model files (xreg-onnx report [flags] model.onnx [more.onnx ...])")
 	}
-	paths, names := c.StringSlice("model"), c.StringSlice("name")
+	out := c.String("output")
+	if out == "" {
+		out = strings.TrimSuffix(paths[0], filepath.Ext(paths[0])) + ".report"
+	}
 	if c.Int("mc") < 0 {
 		return fmt.Errorf("report: --mc %d: want a positive number of draws per example (or 0 for one noisy pass)", c.Int("mc"))
 	}
 	if len(names) != 0 && len(names) != len(paths) {
-		return fmt.Errorf("report: %d --name for %d --model; give one name per model or none", len(names), len(paths))
+		return fmt.Errorf("report: %d --name for %d models; give one name per model or none", len(names), len(paths))
 	}
 	models := make([]reportModel, len(paths))
 	seen := map[string]string{}
@@ -99,7 +108,7 @@ func runReport(c *cli.Context) error {
 		seen[calib.FileName(name)] = p
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return fmt.Errorf("report: --model: %w", err)
+			return fmt.Errorf("report: model: %w", err)
 		}
 		models[i] = reportModel{name: name, path: p, data: data, provenance: true}
 		if predict.IsStochastic(data) {
@@ -111,7 +120,7 @@ func runReport(c *cli.Context) error {
 		modelNames[i] = m.name
 	}
 	inputs := append([]string{c.String("data"), c.String("labels"), c.String("log")}, paths...)
-	if err := checkOutputs(c, "report", reportOutputs(c.String("output"), modelNames, c.String("log") != ""), inputs...); err != nil {
+	if err := checkOutputs(c, "report", reportOutputs(out, modelNames, c.String("log") != ""), inputs...); err != nil {
 		return err
 	}
 	set, err := loadReportData(c.String("data"), c.String("labels"), c.Int("limit"))
@@ -125,7 +134,7 @@ func runReport(c *cli.Context) error {
 	if err := addTrajectory(r, c.String("log")); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	dir := c.String("output")
+	dir := out
 	if err := calib.WriteReport(dir, r); err != nil {
 		return err
 	}

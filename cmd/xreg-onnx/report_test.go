@@ -73,8 +73,9 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "report")
-	printed, err := runExportCLI("report", "--model", filepath.Join(dir, "logits.onnx"), "--name", "linear logits",
-		"--model", filepath.Join(dir, "probs.onnx"), "--name", "linear softmax", "--data", filepath.Join(dir, "x.npy"),
+	// The models as arguments, before and after flags (--model is the older spelling).
+	printed, err := runExportCLI("report", filepath.Join(dir, "logits.onnx"), "--name", "linear logits",
+		"--name", "linear softmax", "--data", filepath.Join(dir, "x.npy"), filepath.Join(dir, "probs.onnx"),
 		"--bins", "5", "--log", log, "--title", "Linear", "-o", out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, printed)
@@ -128,10 +129,10 @@ func TestReportErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"names and models", []string{"--model", logits, "--model", logits, "--name", "a", "--data", data}, "report: 1 --name for 2 --model"},
+		{"names and models", []string{"--model", logits, "--model", logits, "--name", "a", "--data", data}, "report: 1 --name for 2 models"},
 		{"same name", []string{"--model", logits, "--model", logits, "--data", data}, `would both be named "logits"; name them with --name`},
 		{"no data", []string{"--model", logits}, `Required flag "data" not set`},
-		{"missing model", []string{"--model", filepath.Join(dir, "none.onnx"), "--data", data}, "report: --model: open"},
+		{"missing model", []string{"--model", filepath.Join(dir, "none.onnx"), "--data", data}, "report: model: open"},
 		{"not a model", []string{"--model", data, "--data", data}, "predict: evaluate"},
 		{"wrong example shape", []string{"--model", logits, "--data", filepath.Join("..", "..", "testdata", "fmnist-small", "test-images-idx3-ubyte.gz")},
 			`model input "x" takes examples of shape [2] (2 values), the data's are [1 28 28] (784 values)`},

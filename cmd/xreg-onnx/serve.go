@@ -22,15 +22,16 @@ const serveGrace = 10 * time.Second
 
 func init() {
 	commands = append(commands, &cli.Command{
-		Name:  "serve",
-		Usage: "serve a model's class probabilities over HTTP (POST /predict, GET /healthz)",
+		Name:      "serve",
+		Usage:     "serve a model's class probabilities over HTTP (POST /predict, GET /healthz)",
+		ArgsUsage: "model.onnx",
 		Description: `POST /predict takes {"inputs": [example, ...], "shape": [optional full shape]}, each example
 a flat or nested array of numbers, and answers {"probabilities": [[...]], "classes": [...],
 "model": "...", "output": "...", "softmax_applied": bool}. Errors are {"error": "..."} with a 4xx
 status for the client's mistakes. Runs are serialised; SIGINT or SIGTERM stops the server after
-the requests in flight (at most 10 s).`,
+the requests in flight (at most 10 s). Flags may come before or after the model file.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "ONNX model `FILE`", Required: true},
+			&cli.StringFlag{Name: "model", Usage: "deprecated: ONNX model `FILE` (give the model as the argument)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT`"},
 			&cli.StringFlag{Name: "max-body", Value: "8MiB", Usage: "largest request body accepted (`SIZE`: bytes, or with B, KB, KiB, MB, MiB, GB, GiB)"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads (`N`)"},
@@ -46,7 +47,11 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: --max-body: %w", err)
 	}
-	sess, err := ort.Open(c.String("model"), &ort.Options{IntraOpThreads: c.Int("threads")})
+	model, err := modelArg(c, "serve")
+	if err != nil {
+		return err
+	}
+	sess, err := ort.Open(model, &ort.Options{IntraOpThreads: c.Int("threads")})
 	if err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	fmt.Fprintf(c.App.Writer, "serving %s (input %s) on http://%s: POST /predict, GET /healthz\n", c.String("model"), p.Input(), ln.Addr())
+	fmt.Fprintf(c.App.Writer, "serving %s (input %s) on http://%s: POST /predict, GET /healthz\n", model, p.Input(), ln.Addr())
 	if err := predict.Serve(ctx, ln, predict.Handler(p, maxBody), serveGrace); err != nil {
 		return err
 	}
