@@ -20,6 +20,13 @@
 // write their results into buffers they own, so that a training step allocates little: a node's
 // value is valid until the next pass. Run returns copies.
 //
+// # Names
+//
+// The executor does not know cross-regularization: Net.Params holds every learnable node, which to
+// package xreg are the params θ and the regs φ alike (xreg splits them by the xreg.regs metadata);
+// Net.State holds running statistics, which are neither. onnximport owns reading and writing the
+// model; the executor only reads it.
+//
 // # Errors
 //
 // Build reports an unsupported construct (a shape input that is not constant, shapes that do not
