@@ -201,7 +201,7 @@ def main():
     ap.add_argument("--dir", default="out/bench-speed", help="folder of the exported models")
     ap.add_argument("--out", default="BENCHMARKS.md", help="Markdown file to update ('-': stdout)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per process before it is killed")
-    ap.add_argument("--rss-limit-gb", type=float, default=16, help="kill a process past this RSS")
+    ap.add_argument("--rss-limit-gb", type=float, default=12, help="kill a process past this RSS")
     args = ap.parse_args()
     if args.worker:
         torch_worker(args)
@@ -239,12 +239,20 @@ def main():
                     print(f"{name} threads={t} round={r} {side}: {json.dumps(rec)}", file=sys.stderr, flush=True)
                     recs[side].append(rec)
             rows.append((name, shape, batch, t, recs))
-    load1 = os.getloadavg()
-    ended = datetime.datetime.now(datetime.timezone.utc)
-    table = render(rows, kernels, began, ended, load0, load1, rounds, args)
+            if args.out != "-":  # after every row, so that an interrupted run keeps what it measured
+                write(rows, kernels, began, load0, rounds, args)
     if args.out == "-":
-        print(table)
-        return 0
+        print(render(rows, kernels, began, datetime.datetime.now(datetime.timezone.utc), load0, os.getloadavg(), rounds, args))
+    else:
+        write(rows, kernels, began, load0, rounds, args)
+        print(f"bench-speed: wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+def write(rows, kernels, began, load0, rounds, args):
+    """Replaces the block between the markers of args.out (or appends one) with the table."""
+    ended = datetime.datetime.now(datetime.timezone.utc)
+    table = render(rows, kernels, began, ended, load0, os.getloadavg(), rounds, args)
     doc = ""
     if os.path.exists(args.out):
         with open(args.out) as f:
@@ -254,8 +262,6 @@ def main():
     else:
         doc = doc.rstrip("\n") + "\n\n" + table + "\n"
     mf.write_atomic(args.out, doc.encode())
-    print(f"bench-speed: wrote {len(rows)} rows to {args.out}", file=sys.stderr)
-    return 0
 
 
 def best(recs, key):

@@ -112,11 +112,11 @@ static xprim *xconv(int kind, int slot, int n, int c, int h, int w, int m, int g
 		}
 		dnnl_primitive_desc_destroy(fpd);
 	}
-	// Only oneDNN's direct JIT kernels: its im2col + gemm and reference fallbacks are no faster
-	// than the Go kernels (which then run instead).
+	// Only oneDNN's direct JIT kernels (jit:, jit_1x1:, jit_dw:, brgconv…): its im2col + gemm
+	// ("gemm:jit") and reference fallbacks are no faster than the Go kernels (which then run).
 	const char *impl = NULL;
 	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl ||
-			strncmp(impl, "jit:", 4) != 0) {
+			!(strncmp(impl, "jit", 3) == 0 || strncmp(impl, "brg", 3) == 0) || strstr(impl, "gemm:") || strstr(impl, "ref")) {
 		dnnl_primitive_desc_destroy(pd);
 		goto fail;
 	}
