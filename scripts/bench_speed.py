@@ -68,8 +68,8 @@ MODELS = {
     "vgg11-bn": (lambda: vgg_small(tvm.vgg11_bn), (3, 32, 32), 64, 13, 5),
     "wrn-16-4": (lambda: mf.WideResNet(16, 4, in_channels=3), (3, 32, 32), 64, 13, 5),
     "mobilenet-v2": (lambda: tvm.mobilenet_v2(weights=None, num_classes=10), (3, 32, 32), 64, 13, 5),
-    "resnet18-224": (lambda: tvm.resnet18(weights=None, num_classes=10), (3, 224, 224), 16, 13, 4),
-    "vgg16-bn-224": (vgg16_bn_224, (3, 224, 224), 16, 13, 4),
+    "resnet18-224": (lambda: tvm.resnet18(weights=None, num_classes=10), (3, 224, 224), 16, 13, 3),
+    "vgg16-bn-224": (vgg16_bn_224, (3, 224, 224), 16, 13, 3),
 }
 QUICK = ["cnn-bn", "mlp-ln", "resnet18"]
 
@@ -94,6 +94,40 @@ def export(name, path):
     shape, batch, opset = MODELS[name][1], MODELS[name][2], MODELS[name][3]
     data = mf.export_onnx(model, torch.zeros((2,) + shape), opset)
     mf.write_atomic(path, data)
+
+
+def train_gflop(name):
+    """Floating-point work of one training step in GFLOP: 2 FLOP per multiply-add of every Conv2d
+    and Linear in the forward pass, times 3 (forward, input gradient, weight gradient); norms,
+    activations and the optimiser are left out (they are memory-bound)."""
+    model = build(name).eval()
+    shape, batch = MODELS[name][1], MODELS[name][2]
+    macs = [0]
+
+    def hook(m, inp, out):
+        if isinstance(m, nn.Conv2d):
+            k = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+            macs[0] += out.numel() * k
+        elif isinstance(m, nn.Linear):
+            macs[0] += out.numel() * m.in_features
+
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        model(torch.zeros((batch,) + shape))
+    return 3 * 2 * macs[0] / 1e9
+
+
+def peak_gflops():
+    """The CPU's float32 peak per core in GFLOP/s, assuming two 256-bit FMA pipes (AVX2: 32 FLOP
+    per cycle, AMD Zen 2/3 and Intel since Haswell) at the clock /proc/cpuinfo reports."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = next(float(l.split(":")[1]) for l in f if l.startswith("cpu MHz"))
+    except (OSError, StopIteration):
+        return None
+    return 32 * mhz / 1000
 
 
 def torch_worker(args):
@@ -190,6 +224,7 @@ def fmt(v, spec):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--flops", action="store_true", help="print each model's GFLOP per training step and exit")
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts [1,2]")
     ap.add_argument("--steps", type=int, default=0, help="steps per process (0: per-model default)")
@@ -205,6 +240,11 @@ def main():
     args = ap.parse_args()
     if args.worker:
         torch_worker(args)
+        return 0
+    if args.flops:
+        print(f"peak float32 GFLOP/s per core (2 FMA pipes at the reported clock): {peak_gflops():.0f}")
+        for n in (args.models.split(",") if args.models else MODELS):
+            print(f"{n}: {train_gflop(n):.2f} GFLOP per training step")
         return 0
 
     names = [n for n in args.models.split(",") if n] or (QUICK if args.quick else list(MODELS))
@@ -282,15 +322,17 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         "xreg-onnx s/step (higher is faster, 1 = PyTorch's speed); RSS is each process's peak "
         "resident memory; first step is the wall time from the process's start to the end of its "
         "first step; φ overhead is the time of one φ update (K = 4 noisy passes over a batch) "
-        "divided by 30 θ steps (r = 30)."
+        "divided by 30 θ steps (r = 30). GFLOP/s counts the multiply-adds of every convolution "
+        "and linear layer, ×2 FLOP, ×3 passes (`bench_speed.py --flops`); the float32 peak of one "
+        f"core is ≈ {peak_gflops() or 0:.0f} GFLOP/s (two AVX2 FMA pipes at the reported clock)."
     )
     out.append("")
     out.append(
         "| model | input | batch | threads | PyTorch s/step | xreg-onnx s/step | ratio | "
         "PyTorch RSS MB | xreg-onnx RSS MB | RSS ratio | PyTorch first step s | xreg-onnx first step s | "
-        "φ overhead (r = 30) |"
+        "φ overhead (r = 30) | PyTorch GFLOP/s | xreg-onnx GFLOP/s |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, shape, batch, t, recs in rows:
         ts, xs = best(recs["torch"], "step_s"), best(recs["xreg"], "step_s")
         tr, xr = best(recs["torch"], "peak_rss_mb"), best(recs["xreg"], "peak_rss_mb")
@@ -300,9 +342,13 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         ratio = ts / xs if ts and xs else None
         rss = xr / tr if tr and xr else None
         over = f"{100 * ph / (30 * xs):.1f} %" if ph and xs else "—"
+        if ph and any(r.get("phi_cold") for r in recs["xreg"]):
+            over += " (cold)"
         cells = [name, "×".join(map(str, shape)), str(batch), str(t), fmt(ts, ".3f"), fmt(xs, ".3f"),
                  fmt(ratio, ".2f"), fmt(tr, ".0f"), fmt(xr, ".0f"), fmt(rss, ".2f"), fmt(tf, ".1f"),
                  fmt(xf, ".1f"), over]
+        gf = train_gflop(name)
+        cells += [fmt(gf / ts if ts else None, ".1f"), fmt(gf / xs if xs else None, ".1f")]
         if errs:
             cells[5] += " (" + "; ".join(errs) + ")"
         out.append("| " + " | ".join(cells) + " |")

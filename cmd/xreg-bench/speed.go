@@ -24,6 +24,7 @@ type speedRecord struct {
 	FirstStepAt float64 `json:"first_step_at"` // Unix time at the end of the first θ step
 	PeakRSSMB   float64 `json:"peak_rss_mb"`   // VmHWM
 	Steps       int     `json:"steps"`
+	PhiCold     bool    `json:"phi_cold"` // PhiS includes the first φ update's warm-up
 }
 
 // runSpeed times `steps` training steps of the model at path (noise injected after every
@@ -34,8 +35,8 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	if threads > 0 {
 		runtime.GOMAXPROCS(threads)
 	}
-	if steps < 4 {
-		return fmt.Errorf("-steps %d: want at least 4 (a cold θ + φ step, a θ step, a warm θ + φ step)", steps)
+	if steps < 3 {
+		return fmt.Errorf("-steps %d: want at least 3 (the first, a θ + φ step, a θ step)", steps)
 	}
 	m, err := onnximport.Load(path)
 	if err != nil {
@@ -70,14 +71,16 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 		return err
 	}
 	// Step k (1-based) ends at marks[k-1]; even steps include a φ update. The first θ step and
-	// the first φ update (step 2) are warm-ups: output buffers, oneDNN primitives.
+	// the first φ update (step 2) are warm-ups (output buffers, oneDNN primitives): the φ time
+	// comes from a later one when there is one (steps ≥ 4), else from step 2 (PhiCold).
 	var theta, thetaPhi []float64
-	for k := 3; k <= len(marks); k++ {
+	for k := 2; k <= len(marks); k++ {
 		d := marks[k-1].Sub(marks[k-2]).Seconds()
-		if k%regEvery == 0 {
-			thetaPhi = append(thetaPhi, d)
-		} else {
+		switch {
+		case k%regEvery != 0:
 			theta = append(theta, d)
+		case k > 2 || len(marks) < 4:
+			thetaPhi = append(thetaPhi, d)
 		}
 	}
 	rec := speedRecord{
@@ -86,6 +89,7 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 		FirstStepAt: float64(marks[0].UnixNano()) / 1e9,
 		PeakRSSMB:   peakRSSMB(),
 		Steps:       len(marks),
+		PhiCold:     len(marks) < 4,
 	}
 	return json.NewEncoder(os.Stdout).Encode(rec)
 }
