@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/xreg-onnx
 OUT ?= out/demo
 
-.PHONY: setup build test demo demo-model vet fixtures fixtures-large test-large bench bench-protocol bench-placement proto bench-ridge bench-lasso bench-spline bench-speed
+.PHONY: setup build test demo report-screenshot demo-model vet fixtures fixtures-large test-large bench bench-protocol bench-placement proto bench-ridge bench-lasso bench-spline bench-speed
 
 setup:
 	@scripts/setup.sh
@@ -22,6 +22,12 @@ test: setup
 
 demo: setup build
 	OUT=$(OUT) BIN=$(BIN) scripts/demo.sh
+
+# Screenshot check of the demo's report in headless Chromium (Debian package chromium): renders
+# out/demo/report.html offline to docs/report.png and prints it to PDF (scripts/screenshot.sh).
+report-screenshot:
+	@[ -s $(OUT)/report.html ] || $(MAKE) demo
+	scripts/screenshot.sh $(OUT)/report.html docs/report.png
 
 # The demo's pretrained model (needs Debian's python3-torch; committed, so never needed otherwise).
 demo-model:
