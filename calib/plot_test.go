@@ -3,11 +3,14 @@ package calib
 import (
 	"bytes"
 	"encoding/xml"
+	"flag"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -105,8 +108,36 @@ func checkSVG(t *testing.T, name string, b []byte, wPt, hPt int) {
 	if root != "svg" {
 		t.Errorf("%s: root element %q, want svg", name, root)
 	}
-	if !bytes.Contains(b, []byte("<path")) {
-		t.Errorf("%s: svg draws no path", name)
+	checkGolden(t, name+".svg", b)
+}
+
+// regen rewrites the golden plots under testdata/plots from this run.
+var regen = flag.Bool("regen", false, "rewrite the golden plots under testdata/plots from this run")
+
+// checkGolden compares a rendered plot byte for byte with its golden file testdata/plots/name
+// (gonum/plot renders deterministically). On a difference the new rendering is written beside the
+// test's temporary files for a look; an intended change is recorded with -regen.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "plots", name)
+	if *regen {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (record it with: go test ./calib -run Plot -regen)", err)
+	}
+	if !bytes.Equal(got, want) {
+		fresh := filepath.Join(t.TempDir(), name)
+		_ = os.WriteFile(fresh, got, 0o644)
+		t.Errorf("%s differs from %s (%d vs %d bytes; this run's is %s): compare them, and if the change is intended "+
+			"record it with: go test ./calib -run Plot -regen", name, path, len(got), len(want), fresh)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -448,10 +448,10 @@ func confAttempt(c *confCase, base *onnxpb.ModelProto, ins, want []confTensor, r
 			failures = append(failures, fmt.Sprintf("output %q: %v", w.Name, err))
 			continue
 		}
-		d := closeTo(g, w.T.Float, confRTol, confATol)
+		d := testutil.Compare(g, w.T.Float, confATol, confRTol)
 		res.MaxAbs = max(res.MaxAbs, d.MaxAbs)
 		if d.Bad > 0 {
-			failures = append(failures, fmt.Sprintf("output %q %v: %s", w.Name, w.T.Dims, d.describe(g, w.T.Float, w.T.Dims)))
+			failures = append(failures, fmt.Sprintf("output %q %v: %s", w.Name, w.T.Dims, describe(d, g, w.T.Float, w.T.Dims)))
 		}
 	}
 	if len(failures) > 0 {
@@ -720,32 +720,8 @@ func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// TestConformanceCloseTo checks the harness's element-wise tolerance rule against hand-worked cases.
-func TestConformanceCloseTo(t *testing.T) {
-	nan, inf := float32(math.NaN()), float32(math.Inf(1))
-	for _, tc := range []struct {
-		name       string
-		got, want  []float32
-		rtol, atol float64
-		bad        int
-		maxAbs     float64
-	}{
-		{"equal", []float32{1, -2, 0}, []float32{1, -2, 0}, 1e-3, 1e-7, 0, 0},
-		{"within rtol", []float32{1000.5}, []float32{1000}, 1e-3, 1e-7, 0, 0.5},
-		{"beyond rtol", []float32{1002}, []float32{1000}, 1e-3, 1e-7, 1, 2},
-		{"near zero needs atol", []float32{1e-6}, []float32{0}, 1e-3, 1e-7, 1, 1e-6},
-		{"abs only", []float32{0.10005, 5}, []float32{0.1, 5.0002}, 0, 1e-4, 1, 0.0002},
-		{"NaN equals NaN", []float32{nan, 1}, []float32{nan, 1}, 1e-3, 1e-7, 0, 0},
-		{"NaN against a number", []float32{nan}, []float32{1}, 1e-3, 1e-7, 1, math.Inf(1)},
-		{"equal infinities", []float32{inf}, []float32{inf}, 1e-3, 1e-7, 0, 0},
-		{"finite against infinity", []float32{1}, []float32{inf}, 1e-3, 1e-7, 1, math.Inf(1)},
-	} {
-		d := closeTo(tc.got, tc.want, tc.rtol, tc.atol)
-		if d.Bad != tc.bad || math.Abs(d.MaxAbs-tc.maxAbs) > 1e-6*math.Max(1, tc.maxAbs) && !(math.IsInf(d.MaxAbs, 1) && math.IsInf(tc.maxAbs, 1)) {
-			t.Errorf("%s: closeTo(%v, %v, rtol %g, atol %g) = %d bad, max |diff| %g; want %d bad, max %g",
-				tc.name, tc.got, tc.want, tc.rtol, tc.atol, d.Bad, d.MaxAbs, tc.bad, tc.maxAbs)
-		}
-	}
+// TestFlatToIndex checks the harness's index conversion.
+func TestFlatToIndex(t *testing.T) {
 	if got := flatToIndex(23, []int{2, 3, 4}); !shapesEqual(got, []int{1, 2, 3}) {
 		t.Errorf("flatToIndex(23, [2 3 4]) = %v, want [1 2 3]", got)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -83,8 +84,8 @@ func TestGroupNormalizationORT(t *testing.T) {
 				t.Fatalf("shape %v, onnxruntime %v", gotShape, wantShape)
 			}
 			// The ONNX backend tests' tolerance.
-			if d := closeTo(got, want, confATol, confRTol); d.Bad > 0 {
-				t.Errorf("%s", d.describe(got, want, wantShape))
+			if d := testutil.Compare(got, want, confATol, confRTol); d.Bad > 0 {
+				t.Errorf("%s", describe(d, got, want, wantShape))
 			} else {
 				t.Logf("max |diff| vs onnxruntime %.2g", d.MaxAbs)
 			}

@@ -154,9 +154,9 @@ func checkClose(t *testing.T, what string, got, want []float32, gotShape, wantSh
 		t.Errorf("%s: shape %v, want %v", what, gotShape, wantShape)
 		return
 	}
-	d := closeTo(got, want, 0, parityTol)
+	d := testutil.Compare(got, want, parityTol, 0)
 	if d.Bad > 0 {
-		t.Errorf("%s: %s (tolerance %g)", what, d.describe(got, want, wantShape), parityTol)
+		t.Errorf("%s: %s (tolerance %g)", what, describe(d, got, want, wantShape), parityTol)
 		return
 	}
 	t.Logf("%s: max |diff| %.2g", what, d.MaxAbs)
@@ -235,7 +235,7 @@ func TestParity(t *testing.T) {
 			}
 			if !testutil.BitsEqual(again, got1[0]) {
 				t.Errorf("batch 1, example %d run again after examples %v: output changed (max |diff| %.3g): state leaks between passes",
-					parityExamples[0], parityExamples[1:], closeTo(again, got1[0], 0, 0).MaxAbs)
+					parityExamples[0], parityExamples[1:], testutil.Compare(again, got1[0], 0, 0).MaxAbs)
 			}
 			// Batch-1 outputs equal the matching rows of the batch-64 output.
 			for k, i := range parityExamples {
@@ -307,7 +307,7 @@ func TestParityRoundTrip(t *testing.T) {
 			}
 			if !testutil.BitsEqual(outs[0], outs[1]) {
 				t.Errorf("onnxruntime outputs differ between %s and its Load→Save copy (max |diff| %.3g); want bit-identical",
-					f.File, closeTo(outs[1], outs[0], 0, 0).MaxAbs)
+					f.File, testutil.Compare(outs[1], outs[0], 0, 0).MaxAbs)
 			}
 		})
 	}
@@ -387,11 +387,11 @@ func TestParityTrainingBatchNorm(t *testing.T) {
 					name string
 					want []float32
 				}{{st.Mean, wantMean}, {st.Var, wantVar}} {
-					dd := closeTo(after[c.name], c.want, 2e-5, 1e-6)
+					dd := testutil.Compare(after[c.name], c.want, 1e-6, 2e-5)
 					worst = max(worst, dd.MaxAbs)
 					if dd.Bad > 0 {
 						t.Errorf("running statistic %q after one training pass: %s (momentum %g, %d values per channel, unbiased variance)",
-							c.name, dd.describe(after[c.name], c.want, []int{len(c.want)}), st.Momentum, st.Count)
+							c.name, describe(dd, after[c.name], c.want, []int{len(c.want)}), st.Momentum, st.Count)
 					}
 					if err := updated.SetInitializer(onnximport.NewFloatTensor(c.name, []int{len(c.want)}, after[c.name])); err != nil {
 						t.Fatal(err)

@@ -3,7 +3,6 @@ package executor
 import (
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/npytest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 )
 
 // update is the package's one -update flag: tests that own generated files (docs/CONFORMANCE.md)
@@ -56,44 +56,6 @@ func tensorFloat32s(d *tensor.Dense) ([]float32, error) {
 	return nil, fmt.Errorf("tensor of element type %v", d.Dtype())
 }
 
-// floatMismatch describes how two arrays of the same length differ.
-type floatMismatch struct {
-	// MaxAbs is the largest absolute difference, at index At (NaN against a number counts as +Inf).
-	MaxAbs    float64
-	At        int
-	Got, Want float32
-	// Bad counts the elements outside the tolerance; FirstBad is the first of them (-1 if none).
-	Bad      int
-	FirstBad int
-}
-
-// closeTo compares got with want element by element: an element is within tolerance when
-// |got−want| ≤ atol + rtol·|want| (numpy.testing.assert_allclose's rule, NaN equal to NaN).
-func closeTo(got, want []float32, rtol, atol float64) floatMismatch {
-	m := floatMismatch{At: -1, FirstBad: -1}
-	for i := range want {
-		g, w := float64(got[i]), float64(want[i])
-		var d float64
-		switch {
-		case math.IsNaN(g) && math.IsNaN(w), g == w: // equal, including equal infinities
-		case math.IsNaN(g) || math.IsNaN(w):
-			d = math.Inf(1)
-		default:
-			d = math.Abs(g - w)
-		}
-		if d > m.MaxAbs || m.At < 0 {
-			m.MaxAbs, m.At, m.Got, m.Want = d, i, got[i], want[i]
-		}
-		if d > atol+rtol*math.Abs(w) || (d != 0 && math.IsInf(d, 1)) {
-			m.Bad++
-			if m.FirstBad < 0 {
-				m.FirstBad = i
-			}
-		}
-	}
-	return m
-}
-
 // flatToIndex turns a flat row-major index into a multi-index of shape.
 func flatToIndex(i int, shape []int) []int {
 	idx := make([]int, len(shape))
@@ -106,8 +68,8 @@ func flatToIndex(i int, shape []int) []int {
 	return idx
 }
 
-// describe formats a floatMismatch for a failure message.
-func (m floatMismatch) describe(got, want []float32, shape []int) string {
+// describe formats a testutil.Compare result for a failure message, with multi-indices of shape.
+func describe(m testutil.Mismatch[float32], got, want []float32, shape []int) string {
 	s := fmt.Sprintf("max |diff| %.3g at %v (got %g, want %g)", m.MaxAbs, flatToIndex(m.At, shape), m.Got, m.Want)
 	if m.Bad > 0 {
 		s += fmt.Sprintf("; %d of %d elements out of tolerance, first at %v (got %g, want %g)",

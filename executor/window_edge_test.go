@@ -7,6 +7,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -141,8 +142,8 @@ func compareORT(t *testing.T, m *onnximport.Model, name string, x []float32, sha
 	if !shapesEqual(gotShape, wantShape) {
 		t.Fatalf("shape %v, onnxruntime %v", gotShape, wantShape)
 	}
-	if d := closeTo(got, want, 0, tol); d.Bad > 0 {
-		t.Errorf("%s (tolerance %g)", d.describe(got, want, wantShape), tol)
+	if d := testutil.Compare(got, want, tol, 0); d.Bad > 0 {
+		t.Errorf("%s (tolerance %g)", describe(d, got, want, wantShape), tol)
 	} else {
 		t.Logf("max |diff| vs onnxruntime %.2g", d.MaxAbs)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -86,7 +87,7 @@ func TestInjectExportRoundTrip(t *testing.T) {
 		x, shape := fixtureInput(t, name, 64)
 		want := runModel(t, orig, x, shape)
 		ref, _ := readNPY(t, "../testdata/models/"+name+".output.npy")
-		if d := maxAbsDiff(t, want.Float32, f64(ref)); d > 1e-4 {
+		if d := testutil.MaxAbsDiff(t, want.Float32, f64(ref)); d > 1e-4 {
 			t.Fatalf("%s: onnxruntime differs from torch by %g", name, d)
 		}
 		for _, v := range variants {
@@ -107,7 +108,7 @@ func TestInjectExportRoundTrip(t *testing.T) {
 					t.Errorf("export(inject(m)) differs from m in %s", d)
 				}
 				got := runModel(t, m, x, shape)
-				if d := maxAbsDiff(t, got.Float32, f64(want.Float32)); d > 1e-6 {
+				if d := testutil.MaxAbsDiff(t, got.Float32, f64(want.Float32)); d > 1e-6 {
 					t.Errorf("outputs differ from the original model's by %g", d)
 				}
 				if rep.Method != export.Deterministic || rep.Output != export.Logits || rep.ScoreOutput != "logits" {

@@ -103,19 +103,6 @@ func softmaxRows(z []float32, c int) []float64 {
 	return p
 }
 
-// maxAbsDiff returns max |a_i − b_i|; it fails the test when the lengths differ.
-func maxAbsDiff(t testing.TB, a []float32, b []float64) float64 {
-	t.Helper()
-	if len(a) != len(b) {
-		t.Fatalf("lengths %d and %d differ", len(a), len(b))
-	}
-	d := 0.0
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i])-b[i]))
-	}
-	return d
-}
-
 func f64(x []float32) []float64 {
 	out := make([]float64, len(x))
 	for i, v := range x {

@@ -9,6 +9,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
@@ -47,7 +48,7 @@ func TestLargeFixtures(t *testing.T) {
 			if _, err := export.Apply(rt, export.Options{}); err != nil {
 				t.Fatal(err)
 			}
-			if d := maxAbsDiff(t, runModel(t, rt, x, shape).Float32, f64(want.Float32)); d > 1e-5 {
+			if d := testutil.MaxAbsDiff(t, runModel(t, rt, x, shape).Float32, f64(want.Float32)); d > 1e-5 {
 				t.Errorf("export(inject(m)) differs from m by %g", d)
 			}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -48,7 +49,7 @@ func TestMCZeroSigma(t *testing.T) {
 				if !slices.Equal(got.Shape, []int64{8, 10}) {
 					t.Fatalf("output shape %v, want [8 10]", got.Shape)
 				}
-				if d := maxAbsDiff(t, got.Float32, want); d > 1e-6 {
+				if d := testutil.MaxAbsDiff(t, got.Float32, want); d > 1e-6 {
 					t.Errorf("ensemble with σ = 0 differs from softmax of the original logits by %g", d)
 				}
 				if rep.Method != export.MC || rep.Output != export.Probabilities || m.Graph.Outputs[0].Name != "logits" {
@@ -183,12 +184,12 @@ func TestMCMatchesManualDraws(t *testing.T) {
 					mean[i] += p[i] / k
 				}
 			}
-			if d := maxAbsDiff(t, got.Float32, mean); d > 2e-6 {
+			if d := testutil.MaxAbsDiff(t, got.Float32, mean); d > 2e-6 {
 				t.Errorf("ensemble differs from the mean of %d manual noisy evaluations by %g", k, d)
 			}
 			// The draws matter: the ensemble is not the deterministic model.
 			det := softmaxRows(runModel(t, load(t, test.model), x, shape).Float32, 10)
-			if d := maxAbsDiff(t, got.Float32, det); d < 1e-4 {
+			if d := testutil.MaxAbsDiff(t, got.Float32, det); d < 1e-4 {
 				t.Errorf("ensemble equals the deterministic model (difference %g): the noise is missing", d)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
 
@@ -59,7 +60,7 @@ func TestWeightNorm(t *testing.T) {
 
 			tiny := m.Clone()
 			setRegs(t, tiny, -30) // σ ≈ 0; log ρ is not a log σ and stays
-			if d := maxAbsDiff(t, runModel(t, tiny, set.X, xs).Float32, f64(want)); d > 1e-5 {
+			if d := testutil.MaxAbsDiff(t, runModel(t, tiny, set.X, xs).Float32, f64(want)); d > 1e-5 {
 				t.Errorf("injected model differs from the original by %g", d)
 			}
 			ex := m.Clone()
@@ -67,7 +68,7 @@ func TestWeightNorm(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameGraph(t, orig, ex)
-			if d := maxAbsDiff(t, runModel(t, ex, set.X, xs).Float32, f64(want)); d > 1e-5 {
+			if d := testutil.MaxAbsDiff(t, runModel(t, ex, set.X, xs).Float32, f64(want)); d > 1e-5 {
 				t.Errorf("export of the untrained injected model differs from the original by %g", d)
 			}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
@@ -121,14 +122,14 @@ func TestPreAffine(t *testing.T) {
 			// (1) σ = e^−30: the injected model computes the original.
 			tiny := m.Clone()
 			setRegs(t, tiny, -30)
-			if d := maxAbsDiff(t, runModel(t, tiny, set.X, xs).Float32, f64(want)); d > 1e-5 {
+			if d := testutil.MaxAbsDiff(t, runModel(t, tiny, set.X, xs).Float32, f64(want)); d > 1e-5 {
 				t.Errorf("injected model with σ≈0 differs from the original by %g", d)
 			}
 			ex := m.Clone()
 			if _, err := export.Apply(ex, export.Options{}); err != nil {
 				t.Fatal(err)
 			}
-			if d := maxAbsDiff(t, runModel(t, ex, set.X, xs).Float32, f64(want)); d > 1e-5 {
+			if d := testutil.MaxAbsDiff(t, runModel(t, ex, set.X, xs).Float32, f64(want)); d > 1e-5 {
 				t.Errorf("export of the untrained injected model differs from the original by %g", d)
 			}
 			sameGraph(t, orig, ex)
@@ -225,7 +226,7 @@ func TestPreAffineMC(t *testing.T) {
 	}
 	want := runModel(t, frozen, x, shape).Float32
 	wantP := softmaxRows(want, 10)
-	if d := maxAbsDiff(t, got, wantP); d > 1e-5 {
+	if d := testutil.MaxAbsDiff(t, got, wantP); d > 1e-5 {
 		t.Errorf("frozen K=1 pre-affine ensemble differs from the injected model with the same draw by %g", d)
 	}
 }

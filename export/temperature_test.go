@@ -10,6 +10,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/export"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -29,10 +30,10 @@ func TestTemperatureLogits(t *testing.T) {
 	for i, v := range logits {
 		want[i] = float64(v) / temp
 	}
-	if d := maxAbsDiff(t, got.Float32, want); d > 1e-7 {
+	if d := testutil.MaxAbsDiff(t, got.Float32, want); d > 1e-7 {
 		t.Errorf("output differs from logits/T by %g", d)
 	}
-	if d := maxAbsDiff(t, float32s(softmaxRows(got.Float32, 10)), softmaxRows(float32s(want), 10)); d > 1e-7 {
+	if d := testutil.MaxAbsDiff(t, float32s(softmaxRows(got.Float32, 10)), softmaxRows(float32s(want), 10)); d > 1e-7 {
 		t.Errorf("softmax of the output differs from softmax(logits/T) by %g", d)
 	}
 	div := m.Graph.Producer["logits"]
@@ -119,7 +120,7 @@ func TestTemperatureProbabilities(t *testing.T) {
 		p, _ := calib.Softmax([][]float64{z})
 		want = append(want, p[0]...)
 	}
-	if d := maxAbsDiff(t, got.Float32, want); d > 1e-6 {
+	if d := testutil.MaxAbsDiff(t, got.Float32, want); d > 1e-6 {
 		t.Errorf("output differs from softmax(z/T) by %g", d)
 	}
 	if rep.Output != export.Probabilities || m.Graph.Producer["y"].OpType != "Softmax" {

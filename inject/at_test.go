@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -55,7 +56,7 @@ func TestAt(t *testing.T) {
 			xs, s64 := firstSamples(x, shape, 4)
 			want := run(t, session(t, orig), xs, s64)
 			setRegs(t, m, rep.Regs, inject.KindNoise, -100) // σ = e^−100 = 0 in float32
-			if d := maxAbsDiff(run(t, session(t, m), xs, s64), want); d != 0 {
+			if d := testutil.MaxAbsDiff(t, run(t, session(t, m), xs, s64), want); d != 0 {
 				t.Errorf("σ = 0: the injected model differs from the original by %g", d)
 			}
 		})

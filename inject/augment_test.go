@@ -12,6 +12,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -202,11 +203,11 @@ func TestAugmentOpsets(t *testing.T) {
 			want := run(t, session(t, build()), x, shape)
 			setRegs(t, m, rep.Regs, inject.KindNoise, float32(math.Inf(-1)))
 			setRegs(t, m, rep.Regs, inject.KindAugment, 0)
-			if d := maxAbsDiff(run(t, session(t, m), x, shape), want); d > 1e-6 {
+			if d := testutil.MaxAbsDiff(t, run(t, session(t, m), x, shape), want); d > 1e-6 {
 				t.Errorf("zero magnitudes change the output by %g", d)
 			}
 			setRegs(t, m, rep.Regs, inject.KindAugment, 1)
-			if d := maxAbsDiff(run(t, session(t, m), x, shape), want); d == 0 {
+			if d := testutil.MaxAbsDiff(t, run(t, session(t, m), x, shape), want); d == 0 {
 				t.Error("magnitude 1 leaves the output unchanged")
 			}
 		})

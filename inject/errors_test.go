@@ -11,6 +11,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -217,7 +218,7 @@ func TestDecomposedLayerNormAffine(t *testing.T) {
 			x := []float32{1, -2, 3, 0.5, 4, 0, 1, 1, 2, -3}
 			want := run(t, session(t, orig), x, []int64{2, 5})
 			setRegs(t, m, rep.Regs, inject.KindNoise, float32(math.Inf(-1)))
-			if d := maxAbsDiff(run(t, session(t, m), x, []int64{2, 5}), want); d > 1e-6 {
+			if d := testutil.MaxAbsDiff(t, run(t, session(t, m), x, []int64{2, 5}), want); d > 1e-6 {
 				t.Errorf("σ = 0 changes the output by %g", d)
 			}
 		})

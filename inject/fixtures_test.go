@@ -9,6 +9,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -133,7 +134,7 @@ func checkNoiseRuns(t *testing.T, orig, m *onnximport.Model, regs []inject.Reg, 
 	t.Helper()
 	want0 := run(t, session(t, orig), xb, xs)
 	setRegs(t, m, regs, inject.KindNoise, float32(math.Inf(-1)))
-	d0 := maxAbsDiff(run(t, session(t, m), xb, xs), want0)
+	d0 := testutil.MaxAbsDiff(t, run(t, session(t, m), xb, xs), want0)
 	if d0 > 1e-5 {
 		t.Errorf("σ = 0: outputs differ from the original model by %g (> 1e-5)", d0)
 	}
@@ -146,7 +147,7 @@ func checkNoiseRuns(t *testing.T, orig, m *onnximport.Model, regs []inject.Reg, 
 		for range runs {
 			outs = append(outs, run(t, s, xb, xs))
 		}
-		if d := maxAbsDiff(outs[0], outs[1]); d == 0 {
+		if d := testutil.MaxAbsDiff(t, outs[0], outs[1]); d == 0 {
 			t.Errorf("σ = %g: two runs gave identical outputs", sigma)
 		}
 		variances = append(variances, meanVariance(outs))

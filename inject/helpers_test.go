@@ -2,7 +2,6 @@ package inject_test
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,12 +116,4 @@ func setRegs(t *testing.T, m *onnximport.Model, regs []inject.Reg, kind string, 
 			t.Fatal(err)
 		}
 	}
-}
-
-func maxAbsDiff(a, b []float32) float64 {
-	d := 0.0
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return d
 }

@@ -3,6 +3,7 @@ package kernels
 import (
 	"testing"
 
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -58,7 +59,8 @@ func TestConvMatchesGorgonia(t *testing.T) {
 		what      string
 		got, want []float64
 	}{{"y", y1, y2}, {"dx", dx1, dx2}, {"dw", dw1, dw2}} {
-		if e, i := closeTo(c.got, c.want, 1e-12, 1e-10); e > 1 {
+		if m := testutil.Compare(c.got, c.want, 1e-12, 1e-10); m.Ratio > 1 {
+			i := m.RatioAt
 			t.Errorf("%s[%d] = %g, gorgonia.Conv2d gives %g", c.what, i, c.got[i], c.want[i])
 		}
 	}

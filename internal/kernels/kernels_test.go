@@ -8,6 +8,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -147,31 +148,14 @@ func f64s(t testing.TB, v gorgonia.Value) []float64 {
 	return nil
 }
 
-// closeTo reports the worst |got−want| / (atol + rtol·|want|) (≤ 1 passes) and where.
-func closeTo(got, want []float64, atol, rtol float64) (float64, int) {
-	if len(got) != len(want) {
-		return math.Inf(1), -1
-	}
-	worst, at := 0.0, -1
-	for i := range got {
-		e := math.Abs(got[i]-want[i]) / (atol + rtol*math.Abs(want[i]))
-		if math.IsNaN(e) {
-			return math.Inf(1), i
-		}
-		if e > worst {
-			worst, at = e, i
-		}
-	}
-	return worst, at
-}
-
 func checkClose(t testing.TB, what string, got []float64, want fxArray, atol, rtol float64) {
 	t.Helper()
 	if len(got) != len(want.Data) {
 		t.Errorf("%s: %d values, want %d", what, len(got), len(want.Data))
 		return
 	}
-	if e, i := closeTo(got, want.Data, atol, rtol); e > 1 {
+	if m := testutil.Compare(got, want.Data, atol, rtol); m.Ratio > 1 {
+		e, i := m.Ratio, m.RatioAt
 		t.Errorf("%s: element %d is %.10g, want %.10g (error %.3g × tolerance)", what, i, got[i], want.Data[i], e)
 	}
 }

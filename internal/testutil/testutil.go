@@ -113,3 +113,58 @@ func SetLogSigma(t testing.TB, m *onnximport.Model, v float32) {
 		}
 	}
 }
+
+// Mismatch is the outcome of Compare.
+type Mismatch[T float32 | float64] struct {
+	// MaxAbs is the largest |got − want|, at index At, where got holds Got and want Want (NaN
+	// against a number counts as +Inf; NaN against NaN and equal infinities as 0).
+	MaxAbs    float64
+	At        int
+	Got, Want T
+	// Bad counts the elements outside the tolerance; FirstBad is the first of them (-1 if none).
+	Bad      int
+	FirstBad int
+	// Ratio is the worst |got − want| / (atol + rtol·|want|), at RatioAt: ≤ 1 passes.
+	Ratio   float64
+	RatioAt int
+}
+
+// Compare is the tests' one float comparison: element i is within tolerance when
+// |got[i] − want[i]| ≤ atol + rtol·|want[i]| (numpy.testing.assert_allclose's rule, NaN equal to
+// NaN). Slices of different lengths compare as all bad.
+func Compare[T float32 | float64](got, want []T, atol, rtol float64) Mismatch[T] {
+	m := Mismatch[T]{At: -1, FirstBad: -1, RatioAt: -1}
+	if len(got) != len(want) {
+		m.MaxAbs, m.Bad, m.FirstBad, m.Ratio = math.Inf(1), max(len(got), len(want)), 0, math.Inf(1)
+		return m
+	}
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		var d float64
+		switch {
+		case math.IsNaN(g) && math.IsNaN(w), g == w: // equal, including equal infinities
+		case math.IsNaN(g) || math.IsNaN(w):
+			d = math.Inf(1)
+		default:
+			d = math.Abs(g - w)
+		}
+		if d > m.MaxAbs || m.At < 0 {
+			m.MaxAbs, m.At, m.Got, m.Want = d, i, got[i], want[i]
+		}
+		bound := atol + rtol*math.Abs(w)
+		if d > bound || (d != 0 && math.IsInf(d, 1)) {
+			m.Bad++
+			if m.FirstBad < 0 {
+				m.FirstBad = i
+			}
+		}
+		r := d / bound
+		if d == 0 {
+			r = 0
+		}
+		if r > m.Ratio || m.RatioAt < 0 {
+			m.Ratio, m.RatioAt = r, i
+		}
+	}
+	return m
+}
