@@ -21,7 +21,9 @@
 //     data_batch_*.bin files are read in numeric order. Examples are [3 32 32].
 //   - An image folder, root/<class>/*.png|jpg|jpeg: classes are the sub-folder names in sorted
 //     order, images within a class are read in file-name order, each one decoded, converted to
-//     grey (C = 1) or RGB (C = 3) and resized with a bilinear filter to [Options].Shape [C H W].
+//     grey (C = 1) or RGB (C = 3) and resized with a bilinear filter to [Options].Shape [C H W];
+//     with [Options].Preprocess, converted by package preprocess instead (resize, crop, mean/std,
+//     channel order, layout), which other formats refuse.
 //
 // # Values
 //

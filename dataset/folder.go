@@ -3,7 +3,6 @@ package dataset
 import (
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/jpeg" // register the decoders image.Decode uses
 	_ "image/png"
 	"os"
@@ -12,14 +11,21 @@ import (
 	"strings"
 
 	"golang.org/x/image/draw"
+
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 )
 
 // imageExts are the file name extensions of images in an image folder, compared in lower case.
 var imageExts = []string{".png", ".jpg", ".jpeg"}
 
-// loadFolder reads root/<class>/<image> files, resized to opt.Shape [C H W].
+// loadFolder reads root/<class>/<image> files, resized to opt.Shape [C H W], or converted by
+// opt.Preprocess to opt.Shape ([H W C] for its NHWC layout).
 func loadFolder(root string, opt Options) (*raw, error) {
-	if len(opt.Shape) != 3 || (opt.Shape[0] != 1 && opt.Shape[0] != 3) {
+	if opt.Preprocess != nil {
+		if err := opt.Preprocess.Check(opt.Shape); err != nil {
+			return nil, fmt.Errorf("dataset: %s: %w", root, err)
+		}
+	} else if len(opt.Shape) != 3 || (opt.Shape[0] != 1 && opt.Shape[0] != 3) {
 		return nil, fmt.Errorf("dataset: %s: an image folder needs Options.Shape [C H W] with C = 1 or 3 (the model's input size), got %v", root, opt.Shape)
 	}
 	entries, err := os.ReadDir(root)
@@ -52,7 +58,14 @@ func loadFolder(root string, opt Options) (*raw, error) {
 			if err != nil {
 				return nil, err
 			}
-			img = opaque(img)
+			if opt.Preprocess != nil {
+				if r.x, err = opt.Preprocess.Image(r.x, img, opt.Shape); err != nil {
+					return nil, fmt.Errorf("dataset: %s: %w", path, err)
+				}
+				r.y = append(r.y, label)
+				continue
+			}
+			img = preprocess.Opaque(img)
 			if img.Bounds().Dx() == w && img.Bounds().Dy() == h {
 				draw.Draw(dst, dst.Bounds(), img, img.Bounds().Min, draw.Src)
 			} else {
@@ -88,38 +101,4 @@ func appendPixels(x []float32, img *image.RGBA64, c int) []float32 {
 		}
 	}
 	return x
-}
-
-// opaque drops the alpha channel of non-premultiplied images, keeping their colours, as Pillow's
-// convert("RGB") does; other images are returned unchanged (transparent pixels of premultiplied
-// images are black).
-func opaque(img image.Image) image.Image {
-	switch m := img.(type) {
-	case *image.NRGBA:
-		o := *m
-		o.Pix = slices.Clone(m.Pix)
-		for i := 3; i < len(o.Pix); i += 4 {
-			o.Pix[i] = 0xff
-		}
-		return &o
-	case *image.NRGBA64:
-		o := *m
-		o.Pix = slices.Clone(m.Pix)
-		for i := 6; i < len(o.Pix); i += 8 {
-			o.Pix[i], o.Pix[i+1] = 0xff, 0xff
-		}
-		return &o
-	case *image.Paletted:
-		o := *m
-		o.Palette = make(color.Palette, len(m.Palette))
-		for i, c := range m.Palette {
-			if n, ok := c.(color.NRGBA); ok {
-				n.A = 0xff
-				c = n
-			}
-			o.Palette[i] = c
-		}
-		return &o
-	}
-	return img
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 )
 
 // Options refine how Load reads a file. The zero value suits files that carry everything.
@@ -36,6 +38,9 @@ type Options struct {
 	// labels must lie in [0, Classes). Zero takes the format's own count (10 for CIFAR-10, the
 	// number of sub-folders for an image folder) or else the largest label plus one.
 	Classes int
+	// Preprocess, when set, converts the images of an image folder (resize, crop, mean/std,
+	// channel order, layout: see package preprocess) to Shape; other formats refuse it.
+	Preprocess *preprocess.Spec
 	// Offset skips that many examples; Limit, when positive, keeps at most that many after them.
 	// Labels are checked, and classes counted, over the whole file first.
 	Offset, Limit int
@@ -183,6 +188,9 @@ func loadDir(dir string, opt Options) (*raw, error) {
 		return nil, err
 	}
 	if batches != nil {
+		if opt.Preprocess != nil {
+			return nil, fmt.Errorf("dataset: %s: image preprocessing (resize, crop, mean/std, channel order, layout) applies to image folders, not CIFAR-10 batches", dir)
+		}
 		return loadCIFAR(dir, batches)
 	}
 	return loadFolder(dir, opt)
@@ -190,6 +198,9 @@ func loadDir(dir string, opt Options) (*raw, error) {
 
 // loadFile detects the format of a file from its first bytes (after gzip decompression).
 func loadFile(path string, opt Options) (*raw, error) {
+	if opt.Preprocess != nil {
+		return nil, fmt.Errorf("dataset: %s: image preprocessing (resize, crop, mean/std, channel order, layout) applies to image folders; this is a file", path)
+	}
 	src, err := open(path)
 	if err != nil {
 		return nil, err

@@ -80,7 +80,7 @@ var (
 
 // flagRanges lists the range of every numeric flag, by command.
 var flagRanges = map[string]map[string]flagRange{
-	"train": {
+	"train": {"resize": nonNeg(maxImageSide), "crop": nonNeg(maxImageSide),
 		"limit": count, "reg-limit": count, "reg-fraction": fraction,
 		"epochs": positive(maxEpochs), "batch-size": positive(maxBatch), "lr": learnRate,
 		"beta1": halfOpen, "beta2": halfOpen, "weight-decay": nonNeg(1), "clip-norm": nonNeg(1e9),
@@ -97,9 +97,9 @@ var flagRanges = map[string]map[string]flagRange{
 		"export-mc": flagRange{min: -1, max: maxMC}, "tolerance": nonNeg(10), "bins": bins, "seed": seedRange,
 	},
 	"export":  {"reg-limit": count, "limit": count, "mc": zeroOrMC, "bins": bins, "seed": seedRange},
-	"report":  {"limit": count, "bins": bins, "mc": zeroOrMC, "seed": seedRange},
-	"predict": {"top": positive(maxTopK), "threads": threads},
-	"serve":   {"threads": threads},
+	"report":  {"resize": nonNeg(maxImageSide), "crop": nonNeg(maxImageSide), "limit": count, "bins": bins, "mc": zeroOrMC, "seed": seedRange},
+	"predict": {"resize": nonNeg(maxImageSide), "crop": nonNeg(maxImageSide), "top": positive(maxTopK), "threads": threads},
+	"serve":   {"resize": nonNeg(maxImageSide), "crop": nonNeg(maxImageSide), "threads": threads},
 	"inject":  {"sigma0": flagRange{min: 0, max: maxSigma, openMin: true}},
 	"linear": {"reg-fraction": fraction, "steps": positive(maxSteps), "warmup": nonNeg(maxSteps),
 		"reg-every": positive(maxSteps), "reg-lr": learnRate},

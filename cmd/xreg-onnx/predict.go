@@ -12,6 +12,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/predict"
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 )
 
 func init() {
@@ -21,21 +22,27 @@ func init() {
 		ArgsUsage: "model.onnx",
 		Description: "Runs the model with onnxruntime on a NumPy array (float32/float64, the model's input\n" +
 			"shape, or one example without the batch dimension) or on an image (resized to the model's\n" +
-			"C×H×W and scaled to [0, 1]). Softmax is applied to the first output unless it already holds\n" +
-			"probabilities; the output says which. Flags may come before or after the model file.",
-		Flags: []cli.Flag{
+			"C×H×W and scaled to [0, 1], or preprocessed as the model records it from train, or as\n" +
+			"--resize/--crop/--mean/--std/--channel-order/--layout say). Softmax is applied to the first\n" +
+			"output unless it already holds probabilities; the output says which. Flags may come before or\n" +
+			"after the model file.",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "deprecated: ONNX model `FILE` (give the model as the argument)"},
 			&cli.StringFlag{Name: "input", Usage: "input `FILE`: .npy, .png, .jpg or .jpeg", Required: true},
 			&cli.IntFlag{Name: "top", Value: 5, Usage: "show the `K` most probable classes of each example"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads (`N`)"},
-		},
+		}, preprocessFlags(" (default: what the model records, from train)")...),
 		Action: func(c *cli.Context) error {
 			model, err := modelArg(c, "predict")
 			if err != nil {
 				return err
 			}
-			return runPredict(c.Context, c.App.Writer, model, c.String("input"), c.Int("top"), c.Int("threads"), c.Bool("json"))
+			spec, err := preprocessSpec(c, "predict", model)
+			if err != nil {
+				return err
+			}
+			return runPredict(c.Context, c.App.Writer, model, c.String("input"), c.Int("top"), c.Int("threads"), c.Bool("json"), spec)
 		},
 	})
 }
@@ -55,7 +62,7 @@ type predictReport struct {
 	Top [][]predictTop `json:"top"`
 }
 
-func runPredict(ctx context.Context, w io.Writer, modelPath, inputPath string, top, threads int, asJSON bool) error {
+func runPredict(ctx context.Context, w io.Writer, modelPath, inputPath string, top, threads int, asJSON bool, spec *preprocess.Spec) error {
 	if top < 1 {
 		return fmt.Errorf("predict: --top %d: want at least 1", top)
 	}
@@ -77,7 +84,7 @@ func runPredict(ctx context.Context, w io.Writer, modelPath, inputPath string, t
 	case ".npy":
 		data, shape, err = predict.LoadNPY(inputPath)
 	case ".png", ".jpg", ".jpeg":
-		data, shape, err = predict.LoadImage(inputPath, p.Input())
+		data, shape, err = predict.LoadImage(inputPath, p.Input(), spec)
 	default:
 		return fmt.Errorf("predict: --input %s: want a .npy, .png, .jpg or .jpeg file", inputPath)
 	}

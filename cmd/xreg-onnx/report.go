@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 )
 
 func init() {
@@ -44,8 +46,12 @@ models come first); flags may come before or after them. The report goes to -o D
 
 Example:
   xreg-onnx report --name original --name fine-tuned --name temperature \
-      --data test-images-idx3-ubyte.gz -o report/ orig.onnx fine.onnx fine.temp.onnx`,
-		Flags: []cli.Flag{
+      --data test-images-idx3-ubyte.gz -o report/ orig.onnx fine.onnx fine.temp.onnx
+
+An image folder (--data DIR/<class>/*.png|jpg) is read at each model's input size and
+preprocessed as the models record it from train, or as the preprocessing flags say; models that
+disagree are refused (report them separately).`,
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "model", Usage: "deprecated: ONNX model `FILE` (give the models as arguments)"},
 			&cli.StringSliceFlag{Name: "name", Usage: "`NAME` of each model, in the same order (default: the file name)"},
 			&cli.StringFlag{Name: "data", Usage: "labelled data `PATH`: IDX images file (labels beside it), .npz, .npy (with --labels), CIFAR-10 .bin or folder, or an image folder", Required: true},
@@ -58,7 +64,7 @@ Example:
 			&cli.IntFlag{Name: "mc", Usage: "fresh Monte-Carlo draws per example for stochastic (injected or trained, not exported) models: `K` (0: one noisy pass)"},
 			&cli.Int64Flag{Name: "seed", Usage: "`SEED` of the --mc draws"},
 			forceFlag(),
-		},
+		}, preprocessFlags(" (default: what the models record, from train)")...),
 		Action: runReport,
 	})
 }
@@ -123,7 +129,13 @@ func runReport(c *cli.Context) error {
 	if err := checkOutputs(c, "report", reportOutputs(out, modelNames, c.String("log") != ""), inputs...); err != nil {
 		return err
 	}
-	set, err := loadReportData(c.String("data"), c.String("labels"), c.Int("limit"))
+	var set *dataset.Set
+	var err error
+	if fi, statErr := os.Stat(c.String("data")); statErr == nil && fi.IsDir() {
+		set, err = loadReportImages(c, models)
+	} else {
+		set, err = loadReportData(c.String("data"), c.String("labels"), c.Int("limit"))
+	}
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -152,6 +164,73 @@ func loadReportData(path, labels string, limit int) (*dataset.Set, error) {
 		return nil, fmt.Errorf("--data: %w", dataError(err, "labels"))
 	}
 	return set, nil
+}
+
+// loadReportImages reads a folder (an image folder, or CIFAR-10 batches) at the models' input
+// size, with their preprocessing: the flags', else what each model records; the models must agree.
+func loadReportImages(c *cli.Context, models []reportModel) (*dataset.Set, error) {
+	var shape []int
+	var spec *preprocess.Spec
+	for i, rm := range models {
+		s, err := preprocessSpec(c, "report", rm.path)
+		if err != nil {
+			return nil, err
+		}
+		sh, err := exampleShape(rm.data)
+		if err != nil {
+			return nil, fmt.Errorf("--model %s: %w", rm.path, err)
+		}
+		if i > 0 && (!slices.Equal(sh, shape) || (s == nil) != (spec == nil) || s != nil && s.Marshal() != spec.Marshal()) {
+			return nil, fmt.Errorf("--data %s: models %s and %s take images differently (input %v, preprocessing %s; input %v, preprocessing %s); report them separately",
+				c.String("data"), models[0].path, rm.path, shape, describeSpec(spec), sh, describeSpec(s))
+		}
+		shape, spec = sh, s
+	}
+	if c.Int("limit") < 0 {
+		return nil, fmt.Errorf("--limit %d: want a positive number of examples (or 0 for all)", c.Int("limit"))
+	}
+	set, err := dataset.Load(c.String("data"), dataset.Options{Labels: c.String("labels"), Limit: c.Int("limit"), Shape: shape, Preprocess: spec})
+	if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	return set, nil
+}
+
+func describeSpec(s *preprocess.Spec) string {
+	if s == nil {
+		return "none"
+	}
+	return s.Marshal()
+}
+
+// exampleShape returns the per-example shape of a serialised model's first graph input that is not
+// an initializer; every dimension after the batch must be fixed.
+func exampleShape(data []byte) ([]int, error) {
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil, fmt.Errorf("not an ONNX model: %v", err)
+	}
+	inits := map[string]bool{}
+	for _, t := range mp.GetGraph().GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	for _, in := range mp.GetGraph().GetInput() {
+		if inits[in.GetName()] {
+			continue
+		}
+		var shape []int
+		for i, d := range in.GetType().GetTensorType().GetShape().GetDim() {
+			v := d.GetDimValue()
+			if i > 0 && v <= 0 {
+				return nil, fmt.Errorf("input %q has a dynamic dimension %d: an image folder needs a fixed size", in.GetName(), i)
+			}
+			if i > 0 {
+				shape = append(shape, int(v))
+			}
+		}
+		return shape, nil
+	}
+	return nil, fmt.Errorf("the model has no input")
 }
 
 // measure runs every model over set and adds its metrics, and the data's and models' provenance,

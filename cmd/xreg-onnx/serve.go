@@ -28,14 +28,17 @@ func init() {
 		Description: `POST /predict takes {"inputs": [example, ...], "shape": [optional full shape]}, each example
 a flat or nested array of numbers, and answers {"probabilities": [[...]], "classes": [...],
 "model": "...", "output": "...", "softmax_applied": bool}. Errors are {"error": "..."} with a 4xx
-status for the client's mistakes. Runs are serialised; SIGINT or SIGTERM stops the server after
-the requests in flight (at most 10 s). Flags may come before or after the model file.`,
-		Flags: []cli.Flag{
+status for the client's mistakes. A PNG or JPEG image posted with Content-Type image/png or
+image/jpeg is one example, preprocessed as the model records it from train (resize, crop,
+mean/std, channel order, layout) or as the preprocessing flags say. Runs are serialised; SIGINT
+or SIGTERM stops the server after the requests in flight (at most 10 s). Flags may come before or
+after the model file.`,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "deprecated: ONNX model `FILE` (give the model as the argument)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT`"},
 			&cli.StringFlag{Name: "max-body", Value: "8MiB", Usage: "largest request body accepted (`SIZE`: bytes, or with B, KB, KiB, MB, MiB, GB, GiB)"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads (`N`)"},
-		},
+		}, preprocessFlags(" (default: what the model records, from train)")...),
 		Action: func(c *cli.Context) error {
 			return runServe(c)
 		},
@@ -60,6 +63,11 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	spec, err := preprocessSpec(c, "serve", model)
+	if err != nil {
+		return err
+	}
+	p.SetPreprocess(spec)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", c.String("addr"))

@@ -21,6 +21,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/atomicfile"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
 
@@ -35,7 +36,7 @@ average of --mc noisy passes over a regularization batch (BatchNorm in evaluatio
 statistics untouched). The output is the injected model with trained values; export it with
 'xreg-onnx export'. A checkpoint is written atomically every --checkpoint-every steps and at every
 epoch end; --resume continues after a kill (also with a larger training set: φ keeps adapting).`,
-		Flags: append(append(trainDataFlags(), trainingFlags()...),
+		Flags: append(append(append(trainDataFlags(), trainingFlags()...),
 			&cli.IntFlag{Name: "reset-head", Usage: "replace the classifier head (a Gemm) by a new one for `N` classes (0: keep the head)"},
 			&cli.StringFlag{Name: "regs", Usage: "`MODE`: learn (cross-regularization), fixed (keep φ at its initial value) or off (no noise: plain training)", Value: string(xreg.DefaultConfig().Regs)},
 			&cli.Float64Flag{Name: "sigma", Usage: "when given, override the initial σ of every noise point with `X` (e.g. 1 for the fixed-σ baseline)"},
@@ -46,7 +47,7 @@ epoch end; --resume continues after a kill (also with a larger training set: φ 
 			&cli.StringFlag{Name: "log", Usage: "JSONL log `FILE` of every φ update and epoch (default: <output>.log.jsonl)"},
 			&cli.BoolFlag{Name: "keep-checkpoint", Usage: "keep the checkpoint after a successful run (by default it is removed once the trained model is written)"},
 			forceFlag(),
-		),
+		), preprocessFlags("; recorded in the trained model for predict, serve and report (default: what the model records)")...),
 		Action: runTrain,
 	})
 }
@@ -84,7 +85,11 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	train, reg, err := loadSplits(c, shape, classes)
+	spec, err := preprocessSpec(c, "train", path)
+	if err != nil {
+		return err
+	}
+	train, reg, err := loadSplits(c, shape, classes, spec)
 	if err != nil {
 		return err
 	}
@@ -122,6 +127,9 @@ func runTrain(c *cli.Context) error {
 	}
 	if err := xreg.WriteResult(m, res); err != nil {
 		return err
+	}
+	if spec != nil {
+		m.SetMetadata(preprocess.MetadataKey, spec.Marshal())
 	}
 	if err := m.Save(out); err != nil {
 		return err
@@ -224,14 +232,14 @@ func trainConfig(c *cli.Context) xreg.TrainConfig {
 	}
 }
 
-func loadSplits(c *cli.Context, shape []int, classes int) (train, reg *dataset.Set, err error) {
-	opt := dataset.Options{Labels: c.String("labels"), Shape: shape, Classes: classes, Limit: c.Int("limit")}
+func loadSplits(c *cli.Context, shape []int, classes int, spec *preprocess.Spec) (train, reg *dataset.Set, err error) {
+	opt := dataset.Options{Labels: c.String("labels"), Shape: shape, Classes: classes, Limit: c.Int("limit"), Preprocess: spec}
 	all, err := dataset.Load(c.String("data"), opt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: --data: %w", dataError(err, "labels"))
 	}
 	if p := c.String("reg-data"); p != "" {
-		ropt := dataset.Options{Labels: c.String("reg-labels"), Shape: shape, Classes: classes, Limit: c.Int("reg-limit")}
+		ropt := dataset.Options{Labels: c.String("reg-labels"), Shape: shape, Classes: classes, Limit: c.Int("reg-limit"), Preprocess: spec}
 		reg, err = dataset.Load(p, ropt)
 		if err != nil {
 			return nil, nil, fmt.Errorf("train: --reg-data: %w", dataError(err, "reg-labels"))

@@ -16,7 +16,9 @@
 // model's dimension is fixed (-1 in ort.Info accepts any size). A single example without the batch
 // dimension is accepted when the model's batch dimension is dynamic or 1; it becomes a batch of one.
 //
-// Images are decoded, resized with bilinear interpolation (golang.org/x/image/draw) to the model's
+// Images are converted by package preprocess when a spec is given (ImageInput; predict and serve
+// pass the one the model records from train). Without one, images are decoded, resized with
+// bilinear interpolation (golang.org/x/image/draw) to the model's
 // height and width, and scaled to [0, 1] without mean/std normalisation; transparent pixels count as
 // black. The model input layout decides the conversion: [N, C, H, W] with C = 1 (gray, ITU-R 601
 // luma) or 3 (RGB planes), [N, H, W] (gray), or [N, L] (a flattened square gray image, L = S*S, or

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/xreg-onnx/xreg-onnx/dataset"
 )
 
 // Request is the body of POST /predict. Inputs is the batch: one array per example, flat or nested.
@@ -30,7 +33,9 @@ type Response struct {
 	Result
 }
 
-// Handler serves predictions of p: POST /predict (Request → Response) and GET /healthz. Request
+// Handler serves predictions of p: POST /predict (Request → Response, or a PNG or JPEG image with
+// Content-Type image/png or image/jpeg, converted by ImageInput with p's preprocessing) and
+// GET /healthz. Request
 // bodies larger than maxBody bytes are refused with 413; every error is a JSON object
 // {"error": "..."} with a 4xx status for the client's mistakes (400 bad JSON, 404, 405, 413, 422
 // wrong shape or values) and 5xx for the server's.
@@ -49,15 +54,38 @@ func Handler(p *Predictor, maxBody int64) http.Handler {
 			methodNotAllowed(w, "POST")
 			return
 		}
-		var req Request
-		if code, err := decode(w, r, maxBody, &req); err != nil {
-			writeError(w, code, err.Error())
-			return
-		}
-		data, shape, err := p.requestTensor(req)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, err.Error())
-			return
+		var data []float32
+		var shape []int64
+		if ct := r.Header.Get("Content-Type"); ct == "image/png" || ct == "image/jpeg" {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+				return
+			}
+			var img image.Image
+			if err == nil {
+				img, err = dataset.DecodeImageBytes(ct+" body", body)
+			}
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("bad %s image: %v", ct, err))
+				return
+			}
+			if data, shape, err = ImageInput(img, p.in, p.pre); err != nil {
+				writeError(w, http.StatusUnprocessableEntity, err.Error())
+				return
+			}
+		} else {
+			var req Request
+			if code, err := decode(w, r, maxBody, &req); err != nil {
+				writeError(w, code, err.Error())
+				return
+			}
+			var err error
+			if data, shape, err = p.requestTensor(req); err != nil {
+				writeError(w, http.StatusUnprocessableEntity, err.Error())
+				return
+			}
 		}
 		res, err := p.Predict(r.Context(), data, shape)
 		var se *shapeError

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 )
 
 // LoadNPY reads a float32 or float64 NumPy array (C or Fortran order) as row-major float32 data,
@@ -81,14 +82,37 @@ func isqrt(n int64) int64 {
 }
 
 // LoadImage decodes a PNG or JPEG file and converts it to one example of the model input in (see
-// the package documentation for the layouts), resized to the model's height and width and scaled to
-// [0, 1]. The returned shape has a batch dimension of 1.
-func LoadImage(path string, in ort.Info) (data []float32, shape []int64, err error) {
-	layout, err := layoutFor(in)
+// ImageInput). The returned shape has a batch dimension of 1.
+func LoadImage(path string, in ort.Info, spec *preprocess.Spec) (data []float32, shape []int64, err error) {
+	img, err := dataset.DecodeImage(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	img, err := dataset.DecodeImage(path)
+	return ImageInput(img, in, spec)
+}
+
+// ImageInput converts an image to one example of the model input in, with a batch dimension of 1.
+// With a preprocessing spec (usually the one the model records, preprocess.MetadataKey) the spec
+// decides: resize, crop, mean/std, channel order and layout, to the model's fixed example shape.
+// Without one the image is resized to the model's height and width and scaled to [0, 1] (see the
+// package documentation for the layouts).
+func ImageInput(img image.Image, in ort.Info, spec *preprocess.Spec) (data []float32, shape []int64, err error) {
+	if spec != nil {
+		per := make([]int, 0, len(in.Shape))
+		for _, d := range in.Shape[min(1, len(in.Shape)):] {
+			per = append(per, int(d))
+		}
+		data, err := spec.Image(nil, img, per)
+		if err != nil {
+			return nil, nil, fmt.Errorf("predict: model input %s: %w", in, err)
+		}
+		shape := []int64{1}
+		for _, d := range per {
+			shape = append(shape, int64(d))
+		}
+		return data, shape, nil
+	}
+	layout, err := layoutFor(in)
 	if err != nil {
 		return nil, nil, err
 	}

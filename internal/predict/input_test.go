@@ -135,7 +135,7 @@ func TestLoadImage(t *testing.T) {
 		{name: "rank 5", file: quadPNG, shape: []int64{-1, 1, 1, 2, 2}, err: "want [N C H W], [N H W] or [N L]"},
 		{name: "not an image", file: "testdata/x_f32.npy", shape: []int64{-1, 4}, err: "dataset: testdata/x_f32.npy: image: unknown format"},
 	} {
-		data, dims, err := LoadImage(test.file, ort.Info{Name: "x", Type: "float32", Shape: test.shape})
+		data, dims, err := LoadImage(test.file, ort.Info{Name: "x", Type: "float32", Shape: test.shape}, nil)
 		if test.err != "" {
 			if err == nil || !strings.Contains(err.Error(), test.err) {
 				t.Errorf("%s: error %v, want %q", test.name, err, test.err)

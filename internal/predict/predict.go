@@ -9,6 +9,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/probs"
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 )
 
 // shapeError marks errors caused by the caller's input shape (HTTP 422), not by the model or server.
@@ -36,7 +37,12 @@ type Predictor struct {
 	in   ort.Info
 	out  ort.Info
 	sem  chan struct{}
+	// pre is how images become inputs (SetPreprocess); nil: scaled to the model's size, [0, 1].
+	pre *preprocess.Spec
 }
+
+// SetPreprocess sets how images posted to the Handler become model inputs (see ImageInput).
+func (p *Predictor) SetPreprocess(s *preprocess.Spec) { p.pre = s }
 
 // New wraps a session. The model must have exactly one input, of element type float32, and its
 // first output must be float32. The Predictor does not own the session: close it after use.

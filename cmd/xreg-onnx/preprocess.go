@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
+)
+
+// maxImageSide bounds --resize and --crop.
+const maxImageSide = 1 << 14
+
+// preprocessFlags are the image preprocessing flags of train, report, predict and serve.
+func preprocessFlags(recorded string) []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "resize", Usage: "images: scale the shorter side to `N` pixels (aspect kept) before the crop; 0: scale straight to the model's size" + recorded},
+		&cli.IntFlag{Name: "crop", Usage: "images: center-crop `N`×N after --resize (0: to the model's height × width)" + recorded},
+		&cli.StringFlag{Name: "mean", Usage: "images: subtract these per-channel `VALUES` (comma-separated, e.g. 0.485,0.456,0.406) after scaling to [0, 1]" + recorded},
+		&cli.StringFlag{Name: "std", Usage: "images: divide by these per-channel `VALUES` (e.g. 0.229,0.224,0.225) after --mean" + recorded},
+		&cli.StringFlag{Name: "channel-order", Usage: "images: `ORDER` of the colour channels, rgb or bgr" + recorded},
+		&cli.StringFlag{Name: "layout", Usage: "images: `LAYOUT` of the model input, nchw or nhwc" + recorded},
+	}
+}
+
+// preprocessSet reports whether any preprocessing flag is given.
+func preprocessSet(c *cli.Context) bool {
+	for _, f := range []string{"resize", "crop", "mean", "std", "channel-order", "layout"} {
+		if c.IsSet(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// preprocessSpec returns the preprocessing of images for model: the flags when any is given (they
+// replace the model's), else the spec recorded in the model's metadata (preprocess.MetadataKey),
+// else nil (images scaled straight to the model's size, [0, 1], RGB, NCHW).
+func preprocessSpec(c *cli.Context, cmd, model string) (*preprocess.Spec, error) {
+	if preprocessSet(c) {
+		s := preprocess.Spec{Resize: c.Int("resize"), Crop: c.Int("crop"), ChannelOrder: c.String("channel-order"), Layout: c.String("layout")}
+		var err error
+		if s.Mean, err = preprocess.ParseList("--mean", c.String("mean")); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err)
+		}
+		if s.Std, err = preprocess.ParseList("--std", c.String("std")); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err)
+		}
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err)
+		}
+		return &s, nil
+	}
+	if _, err := os.Stat(model); err != nil {
+		return nil, nil // the command's own open of the model reports it
+	}
+	s, ok, err := preprocess.FromModelFile(model)
+	if err != nil {
+		return nil, fmt.Errorf("%s: --model: %w", cmd, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &s, nil
+}
