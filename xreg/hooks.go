@@ -31,9 +31,10 @@ type Hooks struct {
 }
 
 // Progress is where the loop is: Step θ steps done of Total, in epoch Epoch (0-based, the one
-// running).
+// running). Loss is the training loss of the step just taken (0 in OnStart).
 type Progress struct {
 	Step, Total, Epoch int
+	Loss               float64
 }
 
 // RegUpdate describes one φ update; the JSONL log writes it as a line of kind "reg".

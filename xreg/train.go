@@ -334,7 +334,7 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 				return EpochStats{}, err
 			}
 		}
-		if err := callHooks(t.hooks, func(h Hooks) func(Progress) error { return h.OnStep }, Progress{Step: t.step, Total: total, Epoch: t.epoch}); err != nil {
+		if err := callHooks(t.hooks, func(h Hooks) func(Progress) error { return h.OnStep }, Progress{Step: t.step, Total: total, Epoch: t.epoch, Loss: loss}); err != nil {
 			return EpochStats{}, err
 		}
 	}

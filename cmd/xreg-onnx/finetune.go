@@ -95,11 +95,13 @@ func runFinetune(c *cli.Context) error {
 			prog.finish()
 		}
 		fmt.Fprintf(w, "finetune: run %d of %d: %s\n", i, n, name)
-		prog = newProgress(w)
+		prog = newProgress(w, cfg.Training.Epochs, "")
 	}
 	cfg.Training.Hooks = []xreg.Hooks{{Name: "progress",
-		OnStep:  func(p xreg.Progress) error { prog.step(p.Step, p.Total); return nil },
-		OnEpoch: func(st *xreg.EpochStats) error { prog.epoch(*st); return nil },
+		OnStart:     func(p xreg.Progress) error { return prog.start(p) },
+		OnStep:      func(p xreg.Progress) error { return prog.step(p) },
+		OnRegUpdate: func(u xreg.RegUpdate) error { return prog.regUpdate(u) },
+		OnEpoch:     func(st *xreg.EpochStats) error { return prog.epoch(st) },
 	}}
 	res, err := finetune.Run(cfg)
 	if prog != nil {

@@ -4,17 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/finetune"
@@ -114,11 +108,8 @@ func runTrain(c *cli.Context) error {
 	w := c.App.ErrWriter
 	fmt.Fprintf(w, "train: %s: %d training and %d regularization examples, %d epochs, regs %s, K=%d, r=%d\n",
 		path, train.Len(), reg.Len(), cfg.Epochs, cfg.Regs, cfg.MC, cfg.RegEvery)
-	prog := newProgress(w)
-	cfg.Hooks = []xreg.Hooks{{Name: "progress",
-		OnStep:  func(p xreg.Progress) error { prog.step(p.Step, p.Total); return nil },
-		OnEpoch: func(st *xreg.EpochStats) error { prog.epoch(*st); return nil },
-	}}
+	prog := newProgress(w, cfg.Epochs, ckpt)
+	cfg.Hooks = []xreg.Hooks{prog.hooks()}
 	cfg.Version = version
 	res, err := xreg.Train(m, train, reg, cfg)
 	prog.finish()
@@ -309,76 +300,4 @@ func openLog(path string, resume bool, ckpt string) (*atomicfile.Lazy, error) {
 		return nil, fmt.Errorf("train: log: %w", err)
 	}
 	return atomicfile.NewLazy(path, 0o644, true), nil
-}
-
-// progress shows a bar on a terminal and plain lines otherwise.
-type progress struct {
-	w    io.Writer
-	bar  *progressbar.ProgressBar
-	tty  bool
-	last time.Time
-}
-
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
-	}
-	return p
-}
-
-func (p *progress) step(step, total int) {
-	if !p.tty {
-		return
-	}
-	if p.bar == nil {
-		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription("train"),
-			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
-		_ = p.bar.Set(step - 1)
-	}
-	_ = p.bar.Set(step)
-}
-
-func (p *progress) epoch(st xreg.EpochStats) {
-	if p.bar != nil {
-		_ = p.bar.Clear()
-	}
-	fmt.Fprintf(p.w, "epoch %3d  step %6d  train loss %.4f acc %.3f  reg nll %.4f acc %.3f  σ %s  (%.1fs)\n",
-		st.Epoch, st.Step, st.TrainLoss, st.TrainAcc, st.RegNLL, st.RegAcc, formatSigma(st.Sigma, st.Magnitude), st.Seconds)
-}
-
-func (p *progress) finish() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-	}
-}
-
-// formatSigma prints σ per noise point in graph order of names, compactly.
-func formatSigma(sigma, mag map[string]float64) string {
-	if len(sigma) == 0 && len(mag) == 0 {
-		return "-"
-	}
-	names := make([]string, 0, len(sigma))
-	for k := range sigma {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names)+len(mag))
-	for _, k := range names {
-		parts = append(parts, strconv.FormatFloat(sigma[k], 'f', 3, 64))
-	}
-	mnames := make([]string, 0, len(mag))
-	for k := range mag {
-		mnames = append(mnames, k)
-	}
-	sort.Strings(mnames)
-	for _, k := range mnames {
-		parts = append(parts, shortName(k)+"="+strconv.FormatFloat(mag[k], 'f', 3, 64))
-	}
-	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func shortName(s string) string {
-	s = strings.TrimPrefix(s, "xreg.augment.")
-	return strings.TrimSuffix(s, ".magnitude")
 }

@@ -83,6 +83,9 @@ func TestTrainKillAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, out)
 	}
+	if !strings.Contains(string(out), "resumed from "+killed+".ckpt at step ") {
+		t.Errorf("the resumed run does not say where it resumed:\n%s", out)
+	}
 	a, err := onnximport.Load(full)
 	if err != nil {
 		t.Fatal(err)
