@@ -154,9 +154,17 @@ func affineScale(g *onnximport.Graph, r inject.Reg, d []int) ([]float64, error) 
 	if !ok || t.DType != onnximport.Float32 {
 		return nil, fmt.Errorf("--mc: the scale %q of %q (noise point %s) is not a float32 constant", r.Affine.Inputs[1], r.Affine.Node, r.Point)
 	}
-	dims := t.Dims
+	dims, vals := t.Dims, t.Floats()
 	if r.Op != "LayerNormalization" { // one γ per channel, channel axis 1 of the value
-		dims = append([]int{t.Size()}, make([]int, len(d)-1)...)
+		if r.Op == "GroupNormalization" && len(d) > 0 && d[0] != t.Size() && t.Size() > 0 && d[0]%t.Size() == 0 {
+			per := d[0] / t.Size() // opset-18 form: one γ per group
+			perChannel := make([]float32, d[0])
+			for c := range perChannel {
+				perChannel[c] = vals[c/per]
+			}
+			vals = perChannel
+		}
+		dims = append([]int{len(vals)}, make([]int, len(d)-1)...)
 		for i := 1; i < len(dims); i++ {
 			dims[i] = 1
 		}
@@ -167,7 +175,6 @@ func affineScale(g *onnximport.Graph, r inject.Reg, d []int) ([]float64, error) 
 	}
 	idx := broadcastIndex(dims, d)
 	out := make([]float64, len(idx))
-	vals := t.Floats()
 	for j, at := range idx {
 		out[j] = float64(vals[at])
 	}

@@ -71,11 +71,11 @@ func affineLN(t testing.TB) *onnximport.Model {
 }
 
 // placementFixtures are the models with an affine normalization: BatchNorm, LayerNorm with
-// trainable γ/β, GroupNorm (opset 21, per-channel γ/β), InstanceNorm; and the opset-13 layer norm
+// trainable γ/β, GroupNorm (opset 21, per-channel γ/β; opset 18, per-group γ/β), InstanceNorm; and the opset-13 layer norm
 // spelled out (no affine: pre-affine must leave it as post-affine would).
 func placementFixtures(t testing.TB) map[string]*onnximport.Model {
 	return map[string]*onnximport.Model{
-		"cnn-bn": load(t, "cnn-bn"), "mlp-ln-affine": affineLN(t), "cnn-gn-op21": load(t, "cnn-gn-op21"),
+		"cnn-bn": load(t, "cnn-bn"), "mlp-ln-affine": affineLN(t), "cnn-gn-op21": load(t, "cnn-gn-op21"), "cnn-gn": load(t, "cnn-gn"),
 		"cnn-in": load(t, "cnn-in"), "mlp-ln-op13": load(t, "mlp-ln-op13"),
 	}
 }

@@ -42,6 +42,10 @@ type affineSplit struct {
 	// ([-1, 1, …, 1] for the channel axis 1 of batch, instance and group norm); nil for
 	// LayerNormalization, whose scale already has the normalized trailing shape.
 	reshape []int64
+	// groups, when > 0, is the group count of an opset-18 GroupNormalization whose scale and bias
+	// hold one value per group: they are expanded to one value per channel (channels of them) by
+	// a MatMul with a constant 0/1 matrix before the reshape.
+	groups, channels int
 }
 
 // planAffine returns how to split p for pre-affine noise, nil when p has no affine part of its own
@@ -86,8 +90,11 @@ func planAffine(g *onnximport.Graph, p *point, shapes map[string][]int) (*affine
 		return nil, fmt.Errorf("%v: --placement %s needs the rank of its input %q, which could not be inferred", n, PreAffine, n.Input(0))
 	}
 	if p.op == "GroupNormalization" && x[1] != t.Size() {
-		return nil, fmt.Errorf("%v: --placement %s needs one scale value per channel; this GroupNormalization (opset 18 form) "+
-			"has %d, one per group, for %d channels (re-export at opset 21, where scale is per channel)", n, PreAffine, t.Size(), x[1])
+		if x[1] <= 0 || t.Size() <= 0 || x[1]%t.Size() != 0 || len(t.Dims) != 1 {
+			return nil, fmt.Errorf("%v: --placement %s: scale %q of shape %v is neither per channel nor per group for %d channels",
+				n, PreAffine, a.scale, t.Dims, x[1])
+		}
+		a.groups, a.channels = t.Size(), x[1] // opset-18 form: one γ, β per group
 	}
 	if len(t.Dims) != 1 {
 		return nil, fmt.Errorf("%v: --placement %s expects a 1-D scale, %q has shape %v", n, PreAffine, a.scale, t.Dims)
@@ -118,6 +125,19 @@ func (ed *editor) splitAffine(a *affineSplit, prefix, v string) (string, *Affine
 		np.Input[2] = ed.constant(prefix+"/zeros", onnximport.NewFloatTensor("", a.dims, make([]float32, size)))
 	}
 	scale, bias := a.scale, a.bias
+	if a.groups > 0 { // per group → per channel: E [C, G] · γ [G, 1]
+		per := a.channels / a.groups
+		e := make([]float32, a.channels*a.groups)
+		for c := range a.channels {
+			e[c*a.groups+c/per] = 1
+		}
+		expand := ed.constant(prefix+"/groups", onnximport.NewFloatTensor("", []int{a.channels, a.groups}, e))
+		column := ed.constant(prefix+"/column", onnximport.NewIntTensor("", []int{2}, []int64{int64(a.groups), 1}))
+		scale = ed.node(prefix+"/scale_channels", "MatMul", []string{expand, ed.node(prefix+"/scale_column", "Reshape", []string{scale, column})})
+		if bias != "" {
+			bias = ed.node(prefix+"/bias_channels", "MatMul", []string{expand, ed.node(prefix+"/bias_column", "Reshape", []string{bias, column})})
+		}
+	}
 	if a.reshape != nil {
 		shape := ed.constant(prefix+"/shape", onnximport.NewIntTensor("", []int{len(a.reshape)}, a.reshape))
 		scale = ed.node(prefix+"/scale", "Reshape", []string{scale, shape})

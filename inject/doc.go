@@ -28,8 +28,9 @@
 // β = 0: onnxruntime and the trainer's executor run it unchanged, its running statistics and
 // training/evaluation modes work as before, and the trained γ and β stay in their original
 // initializers. Reg.Affine records the node's original inputs, which export restores. A decomposed
-// layer norm keeps its affine Mul/Add in place and gets the noise after its Div. GroupNormalization
-// needs one scale value per channel (opset 21); the opset-18 per-group form is refused.
+// layer norm keeps its affine Mul/Add in place and gets the noise after its Div. The per-group scale
+// and bias of an opset-18 GroupNormalization are expanded to channels by a MatMul with a constant
+// 0/1 matrix.
 //
 // log σ is a float32 initializer named "xreg.noise.<point>.log_sigma", of shape [1] (granularity
 // "layer") or one value per channel (granularity "channel": [C,1,…,1] on axis 1 for batch, instance

@@ -121,7 +121,6 @@ func TestErrors(t *testing.T) {
 		{"augment-init without augment", load("cnn-bn"), inject.Options{Augment: []string{"rotate"}, AugmentInit: map[string]float64{"scale": 0.1}}, []string{`--augment-init sets "scale"`}, nil},
 		{"negative magnitude", load("cnn-bn"), inject.Options{Augment: []string{"rotate"}, AugmentInit: map[string]float64{"rotate": -5}}, []string{"--augment-init rotate=-5", "≥ 0"}, nil},
 		{"bad placement", load("cnn-bn"), inject.Options{Placement: "before"}, []string{`--placement "before"`, "post-affine or pre-affine"}, nil},
-		{"pre-affine per-group scale", load("cnn-gn"), inject.Options{Placement: inject.PreAffine}, []string{"cnn-gn.onnx", "GroupNormalization", "--placement pre-affine", "one per group", "opset 21"}, nil},
 		{"bad where", load("cnn-bn"), inject.Options{Where: "("}, []string{`--where "("`, "missing closing )"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
