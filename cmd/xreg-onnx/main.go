@@ -29,9 +29,11 @@ func newApp() *cli.App {
 		documentRanges(c)
 	}
 	return &cli.App{
-		Name:     "xreg-onnx",
-		Usage:    "fine-tune ONNX models with cross-regularization and export calibrated deterministic models",
-		Version:  version,
+		Name:    "xreg-onnx",
+		Usage:   "fine-tune ONNX models with cross-regularization and export calibrated deterministic models",
+		Version: version,
+		Description: "The model file is the argument of every command (report takes several), and flags may come\n" +
+			"before or after it. Start with 'xreg-onnx setup' (onnxruntime), then 'xreg-onnx finetune'.",
 		Commands: commands,
 		// `xreg-onnx completion bash` prints the script that uses it.
 		EnableBashCompletion: true,

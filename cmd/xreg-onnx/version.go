@@ -23,7 +23,7 @@ func moduleVersion() string {
 func init() {
 	commands = append(commands, &cli.Command{
 		Name:  "version",
-		Usage: "print the tool version, the Go version and which training kernels this binary has (oneDNN/OpenBLAS or pure Go)",
+		Usage: "print the module version, the Go version, which training kernels this binary has (oneDNN/OpenBLAS or pure Go) and the onnxruntime it finds",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return fmt.Errorf("version: takes no arguments, got %d", c.NArg())
