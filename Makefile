@@ -34,14 +34,18 @@ demo-model:
 	/usr/bin/python3 scripts/make_demo_model.py
 
 # Fixture models (needs Debian's python3-torch, python3-torchvision, python3-onnx; never needed by
-# the Go build or tests). The small ones are committed; the large ones go to testdata/large/.
+# the Go build or tests). The small ones are committed; the large ones go to testdata/large/ and
+# testdata/zoo-large/.
 fixtures:
 	/usr/bin/python3 scripts/make_fixtures.py
+	/usr/bin/python3 scripts/make_zoo.py
 
 fixtures-large:
 	/usr/bin/python3 scripts/make_fixtures.py --large
+	/usr/bin/python3 scripts/make_zoo.py --large
 
-# Parity and export tests on the large fixtures (vgg11-bn, wrn-16-4, resnet18).
+# Parity and export tests on the large fixtures (vgg11-bn, wrn-16-4, resnet18) and the full-width
+# model zoo (testdata/zoo-large).
 test-large: setup
 	XREG_LARGE=1 $(GO) test -count=1 -timeout 60m ./...
 

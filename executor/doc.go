@@ -10,7 +10,9 @@
 // Constant nodes feeding weight slots, BuildOptions.Weights.Select), become learnable parameter
 // nodes (Net.Params) named by the value the ops read, bound to tensors in Net.Values that several
 // nets (for example one per batch size) can share through BuildOptions.Values; running statistics
-// are listed in Net.State. Constants, and shape arithmetic on constants, are folded at build time.
+// are listed in Net.State. Constants, and shape arithmetic on constants, are folded at build time:
+// shapes are static per batch, so Shape, Size and everything computed from them (Gather, Concat,
+// Equal, Where, Mod, Cast, ConstantOfShape, …) are constants, not refused.
 // RandomNormalLike and RandomUniformLike nodes become noise inputs (Net.Noise) that each forward
 // pass fills from a caller's generator, with zeros (the deterministic net) or with fixed values:
 // gradients flow through them as through any input (the reparameterization trick).

@@ -59,7 +59,35 @@ func selectIdx(in []int, coords [][]int) []int32 {
 	return out
 }
 
-// iota returns 0, 1, …, n−1.
+// transposeSelection reads an input of shape in with its axes permuted (out axis i = in axis
+// perm[i]).
+func transposeSelection(in []int, perm []int) selection {
+	st := make([]int, len(in))
+	k := 1
+	for a := len(in) - 1; a >= 0; a-- {
+		st[a] = k
+		k *= in[a]
+	}
+	dims := make([]int, len(perm))
+	for i, p := range perm {
+		dims[i] = in[p]
+	}
+	idx := make([]int32, 0, k)
+	var rec func(i, base int)
+	rec = func(i, base int) {
+		if i == len(perm) {
+			idx = append(idx, int32(base))
+			return
+		}
+		for c := 0; c < dims[i]; c++ {
+			rec(i+1, base+c*st[perm[i]])
+		}
+	}
+	rec(0, 0)
+	return selection{dims: dims, idx: idx}
+}
+
+// iotaInts returns 0, 1, …, n−1.
 func iotaInts(n int) []int {
 	out := make([]int, n)
 	for i := range out {

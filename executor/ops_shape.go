@@ -214,11 +214,11 @@ func buildFlatten(b *builder, n *onnximport.Node) error {
 // ---- Transpose ----
 
 func buildTranspose(b *builder, n *onnximport.Node) error {
-	x, err := b.Input(n, 0)
+	in, err := b.inDims(n)
 	if err != nil {
 		return err
 	}
-	r := x.Shape().Dims()
+	r := len(in)
 	perm := make([]int, r)
 	for i := range perm {
 		perm[i] = r - 1 - i
@@ -236,6 +236,13 @@ func buildTranspose(b *builder, n *onnximport.Node) error {
 			seen[a] = true
 			perm[i] = a
 		}
+	}
+	if _, ok := b.foldable(n, 0); ok { // shape arithmetic (the pads of swin's F.pad)
+		return b.apply(n, 0, transposeSelection(in, perm))
+	}
+	x, err := b.Input(n, 0)
+	if err != nil {
+		return err
 	}
 	out, err := b.transpose(x, perm)
 	if err != nil {

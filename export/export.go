@@ -156,6 +156,9 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 	if rep.Removed, rep.RemovedInitializers, err = strip(m, ed, regs); err != nil {
 		return nil, err
 	}
+	if names := inferenceForm(m, ed); len(names) > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d training-form nodes (BatchNormalization training_mode=1, Dropout with its mask) written in inference form", len(names)))
+	}
 	det, err := ed.Model()
 	if err != nil {
 		return nil, fmt.Errorf("the model without its injected nodes does not validate "+

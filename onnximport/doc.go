@@ -6,6 +6,12 @@
 // topological order with typed attributes, initializers decoded to Tensors, graph inputs and outputs
 // with their declared shapes.
 //
+// Older opsets (from MinOpset, 7) are read through op-version adapters (adapt.go): a node is
+// viewed in the form of the newest opset the executor knows — attributes that later opsets take
+// as inputs become synthesized constants (Graph.Constants), legacy attributes are dropped, Upsample
+// is viewed as Resize. Only the view changes; the protobuf, and so every written model, keeps the
+// original nodes and opset.
+//
 // Validation happens at load time and reports the first problem as one error naming the node and
 // what was expected: an op the project does not support, an attribute value it does not support, a
 // default-domain opset outside [MinOpset, MaxOpset], an input no node, initializer or graph input

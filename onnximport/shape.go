@@ -264,16 +264,15 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 			}
 		}
 		return out, nil
-	case "ReduceMean":
+	case "ReduceMean", "ReduceSum":
+		// The axes input (opset 18, ReduceSum 13; the adapters move older attributes there).
 		var axes []int64
-		if opset >= 18 {
-			if n.Input(1) != "" {
-				t, ok := consts[n.Input(1)]
-				if !ok {
-					return nil, fmt.Errorf("ReduceMean axes %q must be a constant", n.Input(1))
-				}
-				axes = t.Ints()
+		if n.Input(1) != "" {
+			t, ok := consts[n.Input(1)]
+			if !ok {
+				return nil, fmt.Errorf("%s axes %q must be a constant", n.OpType, n.Input(1))
 			}
+			axes = t.Ints()
 		} else {
 			axes = n.Ints("axes", nil)
 		}

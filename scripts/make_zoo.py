@@ -12,8 +12,8 @@ Every architecture is built at a reduced width for the committed set (every Conv
 BatchNorm2d channel count divided by a factor, or the architecture's own width parameters) at a
 small input, and exported in eval mode with TrainingMode.PRESERVE (so that BatchNormalization
 nodes stay), input "input" (batch axis dynamic) and output "logits". Variants, NAME = ARCH-INIT-opN:
-  - ARCH-rnd-op9/11/13/17: every normalization layer's affine parameters and running statistics
-    randomized ("rnd");
+  - ARCH-rnd-op9/13/17 (and op11 with --large): every normalization layer's affine parameters and
+    running statistics randomized, and a layer initialized to zero (vit's head) too ("rnd");
   - ARCH-tv-op13 (every opset with --large): torchvision's own initialization ("tv": BatchNorm
     statistics 0 and 1, which torch deduplicates behind Identity nodes);
   - ARCH-rnd-op13-train: exported with TrainingMode.TRAINING (BatchNormalization with its
@@ -23,7 +23,9 @@ nodes stay), input "input" (batch axis dynamic) and output "logits". Variants, N
     initializer moved into a Constant node, the input taken in NHWC through a Transpose.
 Where torch cannot export a pair, manifest.json records its error instead of a file.
 
-No arrays are stored: the reference input of every model is x[i] = float32(sin(0.37·i + 0.1)) over
+The committed set spends at most ARCH_BUDGET bytes per architecture (the variants past it, in
+KEEP_ORDER, are in the --large set only). Its models have short node and value names (compact()), which are most of a tiny
+model's bytes. No arrays are stored: the reference input of every model is x[i] = float32(sin(0.37·i + 0.1)) over
 the flat index i of a batch of 8 NCHW images (NHWC for -p2o: the same images transposed), and
 manifest.json holds torch's logits on it ("torch_logits", 8×10, row-major).
 
@@ -48,8 +50,6 @@ import torch
 import torch.nn as nn
 import torchvision.models as tvm
 from torchvision.models import convnext as tv_convnext
-from torchvision.models import efficientnet as tv_eff
-from torchvision.models import mobilenetv3 as tv_mbv3
 from torchvision.models import regnet as tv_regnet
 from torchvision.models import swin_transformer as tv_swin
 from torchvision.models import vision_transformer as tv_vit
@@ -160,25 +160,19 @@ def shufflenet(k):
 
 
 def mobilenet_v2(k):
-    return tvm.mobilenet_v2(num_classes=CLASSES, width_mult=1.0 if k == 1 else 0.1), 32
+    return shrink(tvm.mobilenet_v2(num_classes=CLASSES), k), 32
 
 
 def mobilenet_v3(k):
-    if k == 1:
-        return tvm.mobilenet_v3_small(num_classes=CLASSES), 32
-    setting, last = tv_mbv3._mobilenet_v3_conf("mobilenet_v3_small", width_mult=0.25)
-    return tv_mbv3.MobileNetV3(setting, 64, num_classes=CLASSES), 32
+    return shrink(tvm.mobilenet_v3_small(num_classes=CLASSES), k), 32
 
 
 def mnasnet(k):
-    return tvm.MNASNet(1.0 if k == 1 else 0.1, num_classes=CLASSES), 32
+    return shrink(tvm.MNASNet(1.0, num_classes=CLASSES), k), 32
 
 
 def efficientnet(k):
-    if k == 1:
-        return tvm.efficientnet_b0(num_classes=CLASSES), 32
-    setting, last = tv_eff._efficientnet_conf("efficientnet_b0", width_mult=0.1, depth_mult=0.2)
-    return tv_eff.EfficientNet(setting, 0.2, num_classes=CLASSES, last_channel=last), 32
+    return shrink(tvm.efficientnet_b0(num_classes=CLASSES), k), 32
 
 
 def regnet(k):
@@ -192,7 +186,7 @@ def convnext(k):
     if k == 1:
         return tvm.convnext_tiny(num_classes=CLASSES), 64
     C = tv_convnext.CNBlockConfig
-    setting = [C(8, 16, 1), C(16, 32, 1), C(32, 64, 1), C(64, None, 1)]
+    setting = [C(4, 8, 1), C(8, 16, 1), C(16, None, 1)]
     return tv_convnext.ConvNeXt(setting, num_classes=CLASSES), 64
 
 
@@ -213,18 +207,18 @@ ARCHS = {
     "alexnet": (alexnet, 64),
     "vgg11": (lambda k: vgg(k, False), 64),
     "vgg11_bn": (lambda k: vgg(k, True), 64),
-    "squeezenet1_1": (squeezenet, 16),
-    "resnet18": (lambda k: resnet(k, "resnet18"), 32),
-    "wide_resnet50_2": (lambda k: resnet(k, "wide_resnet50_2"), 64),
-    "resnext50_32x4d": (lambda k: resnet(k, "resnext50_32x4d"), 64),
+    "squeezenet1_1": (squeezenet, 32),
+    "resnet18": (lambda k: resnet(k, "resnet18"), 64),
+    "wide_resnet50_2": (lambda k: resnet(k, "wide_resnet50_2"), 128),
+    "resnext50_32x4d": (lambda k: resnet(k, "resnext50_32x4d"), 128),
     "densenet": (densenet, 0),
-    "googlenet": (googlenet, 16),
-    "inception_v3": (inception_v3, 16),
+    "googlenet": (googlenet, 64),
+    "inception_v3": (inception_v3, 64),
     "shufflenet_v2": (shufflenet, 0),
-    "mobilenet_v2": (mobilenet_v2, 0),
-    "mobilenet_v3_small": (mobilenet_v3, 0),
-    "mnasnet": (mnasnet, 0),
-    "efficientnet_b0": (efficientnet, 0),
+    "mobilenet_v2": (mobilenet_v2, 16),
+    "mobilenet_v3_small": (mobilenet_v3, 16),
+    "mnasnet": (mnasnet, 16),
+    "efficientnet_b0": (efficientnet, 16),
     "regnet": (regnet, 0),
     "convnext": (convnext, 0),
     "vit": (vit, 0),
@@ -253,6 +247,9 @@ def randomize(model, seed):
             elif isinstance(m, nn.LayerNorm) and m.elementwise_affine:
                 uniform(m.weight, 0.5, 1.5)
                 uniform(m.bias, -0.25, 0.25)
+            elif isinstance(m, (nn.Linear, nn.Conv2d)) and not torch.any(m.weight != 0):
+                # vit's head starts at zero: its logits would be 0 and no gradient reach the body
+                uniform(m.weight, -0.2, 0.2)
     return model
 
 
@@ -300,6 +297,27 @@ def to_p2o_style(m):
     return m
 
 
+def compact(m):
+    """Shortens node and intermediate value names (torch's "/layer4/layer4.0/conv2/Conv_output_0"),
+    which are most of a tiny model's bytes; graph inputs, outputs and initializers keep theirs."""
+    keep = {v.name for v in m.graph.input} | {v.name for v in m.graph.output} | {t.name for t in m.graph.initializer}
+    names = {}
+    for i, n in enumerate(m.graph.node):
+        n.name = f"{n.op_type}_{i}"
+        n.doc_string = ""
+        for j, o in enumerate(n.output):
+            if o and o not in keep:
+                names[o] = f"v{i}" if j == 0 else f"v{i}_{j}"
+                n.output[j] = names[o]
+    for n in m.graph.node:
+        for j, x in enumerate(n.input):
+            if x in names:
+                n.input[j] = names[x]
+    del m.graph.value_info[:]
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
 def op_types(m):
     out = {}
     for n in m.graph.node:
@@ -317,6 +335,33 @@ def ort_check(m, x, want):
     return float(np.max(np.abs(got - want)))
 
 
+# The committed set's budget per architecture; variants are kept in this order until it is spent
+# (the rest are in the --large set only).
+ARCH_BUDGET = 220_000
+KEEP_ORDER = ("rnd-op13", "rnd-op9-p2o", "rnd-op9", "tv-op13", "rnd-op17", "rnd-op13-train")
+
+
+def prune(out_dir, manifest):
+    """Drops an architecture's variants past ARCH_BUDGET bytes from the committed set."""
+    for arch in sorted({e["arch"] for e in manifest.values()}):
+        spent = 0
+        for v in KEEP_ORDER:
+            name = f"{arch}-{v}"
+            e = manifest.get(name)
+            if e is None or "file" not in e:
+                continue
+            path = os.path.join(out_dir, e["file"])
+            size = os.path.getsize(path)
+            if spent and spent + size > ARCH_BUDGET:
+                os.unlink(path)
+                for k in ("file", "ops", "torch_logits"):
+                    e.pop(k, None)
+                e["large_only"] = True
+                print(f"{name}: {size} bytes over the committed budget: in testdata/zoo-large only", file=sys.stderr)
+                continue
+            spent += size
+
+
 def reference_input(size):
     n = BATCH * 3 * size * size
     return np.sin(0.37 * np.arange(n, dtype=np.float64) + 0.1).astype(np.float32).reshape(BATCH, 3, size, size)
@@ -327,30 +372,55 @@ def main():
     ap.add_argument("--large", action="store_true", help="torchvision's widths, into testdata/zoo-large")
     ap.add_argument("--ops", action="store_true", help="print op types per export, write nothing")
     ap.add_argument("--only", default="", help="comma-separated architectures")
+    ap.add_argument("--prune", action="store_true", help="only apply the size budget to testdata/zoo")
     args = ap.parse_args()
+    if args.prune:
+        path = os.path.join(SMALL_DIR, "manifest.json")
+        with open(path) as f:
+            manifest = json.load(f)
+        prune(SMALL_DIR, manifest)
+        write_atomic(path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+        return
     out_dir = LARGE_DIR if args.large else SMALL_DIR
     only = set(filter(None, args.only.split(",")))
     manifest = {}
+    if only and os.path.exists(os.path.join(out_dir, "manifest.json")):  # update those entries
+        with open(os.path.join(out_dir, "manifest.json")) as f:
+            manifest = {k: v for k, v in json.load(f).items() if v["arch"] not in only}
     total = 0
     for arch, (build, k) in ARCHS.items():
         if only and arch not in only:
             continue
         for init in ("rnd", "tv"):
-            torch.manual_seed(0)
-            model, size = build(1 if args.large else max(k, 2))
-            model.eval()
+            # A width divisor that breaks a concatenation's channel sums is halved until it fits.
+            kk = 1 if args.large else max(k, 2)
+            while True:
+                torch.manual_seed(0)
+                model, size = build(kk)
+                model.eval()
+                try:
+                    with torch.no_grad():
+                        model(torch.zeros(1, 3, size, size))
+                    break
+                except RuntimeError:
+                    if kk <= 2:
+                        raise
+                    kk //= 2
             if init == "rnd":
                 randomize(model, 1)
             xn = reference_input(size)
             x = torch.from_numpy(xn)
             with torch.no_grad():
                 y = model(x).numpy()
-            opsets = OPSETS if (init == "rnd" or args.large) else (13,)
+            # The committed set keeps opsets 9, 13, 17 for rnd and 13 for tv (a few MB in all).
+            opsets = OPSETS if args.large else (9, 13, 17) if init == "rnd" else (13,)
             variants = [(f"{arch}-{init}-op{op}", op, False) for op in opsets]
             if init == "rnd":
                 variants.append((f"{arch}-rnd-op13-train", 13, True))
             for name, opset, training in variants:
-                entry = {"arch": arch, "init": init, "opset": opset, "input": [3, size, size]}
+                entry = {"arch": arch, "init": init, "opset": opset, "input": [3, size, size], "width_divisor": kk}
+                if training:
+                    entry["training_form"] = True
                 try:
                     if training:
                         model.train()
@@ -364,7 +434,6 @@ def main():
                         m = export(model, x, opset, training=True)
                         model.load_state_dict(state)
                         model.eval()
-                        entry["training_form"] = True
                     else:
                         m = export(model, x, opset)
                         ref = y
@@ -375,6 +444,8 @@ def main():
                     manifest[name] = entry
                     print(f"{name}: {entry['error']}", file=sys.stderr)
                     continue
+                if not args.large:
+                    m = compact(m)
                 entry["ops"] = op_types(m)
                 if args.ops:
                     print(name, " ".join(entry["ops"]))
@@ -395,6 +466,8 @@ def main():
                     manifest[pname] = pe
                 print(f"{name}: {len(data)} bytes, ops {' '.join(entry['ops'])}", file=sys.stderr)
     if not args.ops:
+        if not args.large:
+            prune(out_dir, manifest)
         write_atomic(os.path.join(out_dir, "manifest.json"), (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
         print(f"{len(manifest)} entries, {total} bytes of models", file=sys.stderr)
 
