@@ -190,7 +190,7 @@ func summarize(w io.Writer, name string, runs []Run) {
 	var chosen []string
 	for seed, rs := range bySeed {
 		var best *Run
-		gridSecs := 0.0
+		gridSecs, gridRuns := 0.0, 0
 		for i := range rs {
 			r := &rs[i]
 			date, machine, split, reinit = r.Date, r.Machine, r.Split, r.Reinit
@@ -231,12 +231,13 @@ func summarize(w io.Writer, name string, runs []Run) {
 			}
 			if r.Method == "none" || r.Method == "fixed" || r.Method == "grid" {
 				gridSecs += r.Seconds
+				gridRuns++
 				if best == nil || r.RegNLL < best.RegNLL {
 					best = r
 				}
 			}
 		}
-		if best != nil {
+		if best != nil && gridRuns > 1 { // a grid of one run (method 1 alone) is no grid search
 			get(order[2]).add(best.Test, best.TrainAcc, gridSecs)
 			chosen = append(chosen, fmt.Sprintf("seed %d: σ = %g", seed, best.Sigma))
 		}
