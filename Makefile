@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/xreg-onnx
 OUT ?= out/demo
 
-.PHONY: setup build test demo report-screenshot demo-model vet fixtures fixtures-large test-large bench bench-protocol bench-placement proto bench-ridge bench-lasso bench-spline bench-speed
+.PHONY: setup build test fuzz soak demo report-screenshot demo-model vet fixtures fixtures-large test-large bench bench-protocol bench-placement proto bench-ridge bench-lasso bench-spline bench-speed
 
 setup:
 	@scripts/setup.sh
@@ -18,6 +18,22 @@ build:
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Every fuzz target for FUZZTIME each (make test: 10 s; longer: make fuzz FUZZTIME=10m). A crash
+# is saved under the package's testdata/fuzz/ and then replays in every go test run.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := onnximport:FuzzDecodeTensor onnximport:FuzzParseModel dataset:FuzzNPY dataset:FuzzLoadFile internal/predict:FuzzDecodeRequest
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
+
+# The full serve soak: 200 concurrent 8 MiB requests, peak RSS under its documented bound.
+soak: setup
+	XREG_SOAK=1 $(GO) test -count=1 -run TestServeSoak -v -timeout 20m ./internal/predict
 	$(GO) test -count=1 -tags purego ./internal/blas ./internal/kernels ./executor
 
 demo: setup build

@@ -273,7 +273,7 @@ func (s *source) readFull(n int64, what string) ([]byte, error) {
 	if n < 0 || n > maxBytes {
 		return nil, fmt.Errorf("dataset: %s: %s would take %d bytes; is the header corrupt?", s.name, what, n)
 	}
-	buf := make([]byte, 0, min(n, 1<<26))
+	buf := make([]byte, 0, min(n, 1<<20))
 	for int64(len(buf)) < n {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, int(min(n, 2*int64(cap(buf))))-len(buf))

@@ -30,14 +30,18 @@ a flat or nested array of numbers, and answers {"probabilities": [[...]], "class
 "model": "...", "output": "...", "softmax_applied": bool}. Errors are {"error": "..."} with a 4xx
 status for the client's mistakes. A PNG or JPEG image posted with Content-Type image/png or
 image/jpeg is one example, preprocessed as the model records it from train (resize, crop,
-mean/std, channel order, layout) or as the preprocessing flags say. Runs are serialised; SIGINT
-or SIGTERM stops the server after the requests in flight (at most 10 s). Flags may come before or
-after the model file.`,
+mean/std, channel order, layout) or as the preprocessing flags say. JSON bodies are decoded as
+they stream in, so a request holds about its input tensor (4 bytes per value); at most
+--max-concurrent requests are decoded and run at once, --queue more wait (up to 30 s), and past
+that the answer is 503 with Retry-After. Runs are serialised; SIGINT or SIGTERM stops the server
+after the requests in flight (at most 10 s). Flags may come before or after the model file.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "deprecated: ONNX model `FILE` (give the model as the argument)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT`"},
 			&cli.StringFlag{Name: "max-body", Value: "8MiB", Usage: "largest request body accepted (`SIZE`: bytes, or with B, KB, KiB, MB, MiB, GB, GiB)"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads (`N`)"},
+			&cli.IntFlag{Name: "max-concurrent", Value: predict.DefaultLimits(0).MaxInFlight, Usage: "requests decoded and run at once (`N`); each holds about its input tensor in memory"},
+			&cli.IntFlag{Name: "queue", Value: predict.DefaultLimits(0).MaxQueue, Usage: "requests waiting for a turn (`N`, 0: none); past it the answer is 503 with Retry-After"},
 		}, preprocessFlags(" (default: what the model records, from train)")...),
 		Action: func(c *cli.Context) error {
 			return runServe(c)
@@ -68,6 +72,11 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	p.SetPreprocess(spec)
+	limits := predict.DefaultLimits(maxBody)
+	limits.MaxInFlight, limits.MaxQueue = c.Int("max-concurrent"), c.Int("queue")
+	if limits.MaxQueue == 0 {
+		limits.MaxQueue = -1 // no queue: NewHandler reads 0 as the default
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", c.String("addr"))
@@ -75,7 +84,7 @@ func runServe(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "serving %s (input %s) on http://%s: POST /predict, GET /healthz\n", model, p.Input(), ln.Addr())
-	if err := predict.Serve(ctx, ln, predict.Handler(p, maxBody), serveGrace); err != nil {
+	if err := predict.Serve(ctx, ln, predict.NewHandler(p, limits), serveGrace); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, "serve: stopped")

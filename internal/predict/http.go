@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
@@ -33,13 +34,54 @@ type Response struct {
 	Result
 }
 
-// Handler serves predictions of p: POST /predict (Request → Response, or a PNG or JPEG image with
-// Content-Type image/png or image/jpeg, converted by ImageInput with p's preprocessing) and
-// GET /healthz. Request
-// bodies larger than maxBody bytes are refused with 413; every error is a JSON object
+// Limits bound what the server holds at once. A request's memory is about the tensor it sends
+// (4 bytes per value; the body is decoded as it streams in), so at most MaxInFlight such tensors
+// exist at a time; requests beyond them wait in a queue of MaxQueue (holding no body), and past
+// that are answered 503 with Retry-After.
+type Limits struct {
+	// MaxBody is the largest request body accepted (413 past it).
+	MaxBody int64
+	// MaxInFlight is how many requests are decoded and run at once (default 4).
+	MaxInFlight int
+	// MaxQueue is how many more wait for a turn (default 64; a negative value: none).
+	MaxQueue int
+	// QueueWait is how long a request waits for its turn before a 503 (default 30 s).
+	QueueWait time.Duration
+}
+
+// DefaultLimits returns the limits serve uses unless told otherwise, for a body limit.
+func DefaultLimits(maxBody int64) Limits {
+	return Limits{MaxBody: maxBody, MaxInFlight: 4, MaxQueue: 64, QueueWait: 30 * time.Second}
+}
+
+// bodyReadTime is how long a request's body may take to arrive once it has its turn.
+const bodyReadTime = time.Minute
+
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "1"
+
+// Handler serves predictions of p with DefaultLimits(maxBody); see NewHandler.
+func Handler(p *Predictor, maxBody int64) http.Handler { return NewHandler(p, DefaultLimits(maxBody)) }
+
+// NewHandler serves predictions of p: POST /predict (Request → Response, or a PNG or JPEG image
+// with Content-Type image/png or image/jpeg, converted by ImageInput with p's preprocessing) and
+// GET /healthz. Request bodies larger than lim.MaxBody bytes are refused with 413; every error is
+// a JSON object
 // {"error": "..."} with a 4xx status for the client's mistakes (400 bad JSON, 404, 405, 413, 422
-// wrong shape or values) and 5xx for the server's.
-func Handler(p *Predictor, maxBody int64) http.Handler {
+// wrong shape or values), 503 with Retry-After when the server is full (see Limits) and 5xx for
+// the server's own failures.
+func NewHandler(p *Predictor, lim Limits) http.Handler {
+	def := DefaultLimits(lim.MaxBody)
+	if lim.MaxInFlight <= 0 {
+		lim.MaxInFlight = def.MaxInFlight
+	}
+	if lim.MaxQueue == 0 {
+		lim.MaxQueue = def.MaxQueue
+	}
+	if lim.QueueWait <= 0 {
+		lim.QueueWait = def.QueueWait
+	}
+	g := &gate{slots: make(chan struct{}, lim.MaxInFlight), maxQueue: int64(max(lim.MaxQueue, 0)), wait: lim.QueueWait}
 	model := filepath.Base(p.Model())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -54,10 +96,23 @@ func Handler(p *Predictor, maxBody int64) http.Handler {
 			methodNotAllowed(w, "POST")
 			return
 		}
+		release, err := g.enter(r.Context())
+		if err != nil {
+			// Read the body away (bounded, into no buffer) so the client sees the answer rather
+			// than a connection reset mid-upload.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTime))
+			io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, lim.MaxBody))
+			w.Header().Set("Retry-After", retryAfter)
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		defer release()
+		// The wait in the queue does not count against the time to read the body.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTime))
 		var data []float32
 		var shape []int64
 		if ct := r.Header.Get("Content-Type"); ct == "image/png" || ct == "image/jpeg" {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lim.MaxBody))
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
 				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
@@ -76,13 +131,22 @@ func Handler(p *Predictor, maxBody int64) http.Handler {
 				return
 			}
 		} else {
-			var req Request
-			if code, err := decode(w, r, maxBody, &req); err != nil {
-				writeError(w, code, err.Error())
+			// A JSON number takes at least 2 bytes with its separator.
+			values, nested, given, err := decodeRequest(http.MaxBytesReader(w, r.Body, lim.MaxBody), int(min(lim.MaxBody/2+1, math.MaxInt32)))
+			if err != nil {
+				var tooBig *http.MaxBytesError
+				var re *requestError
+				switch {
+				case errors.As(err, &tooBig):
+					writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+				case errors.As(err, &re):
+					writeError(w, re.code, err.Error())
+				default:
+					writeError(w, http.StatusBadRequest, err.Error())
+				}
 				return
 			}
-			var err error
-			if data, shape, err = p.requestTensor(req); err != nil {
+			if data, shape, err = p.requestTensor(values, nested, given); err != nil {
 				writeError(w, http.StatusUnprocessableEntity, err.Error())
 				return
 			}
@@ -106,138 +170,60 @@ func Handler(p *Predictor, maxBody int64) http.Handler {
 	return mux
 }
 
-// decode reads one JSON object, with no unknown fields and nothing after it, from a body of at most
-// maxBody bytes, and returns the HTTP status to answer on failure.
-func decode(w http.ResponseWriter, r *http.Request, maxBody int64, v any) (int, error) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if err = dec.Decode(&struct{}{}); err == io.EOF {
-			return 0, nil
-		} else if err == nil {
-			err = errors.New("more than one JSON value")
-		}
-	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooBig.Limit)
-	case err == io.EOF:
-		return http.StatusBadRequest, errors.New("bad JSON: empty body")
-	}
-	return http.StatusBadRequest, fmt.Errorf("bad JSON: %v", err)
+// gate admits MaxInFlight requests at a time and queues maxQueue more.
+type gate struct {
+	slots    chan struct{}
+	queued   atomic.Int64
+	maxQueue int64
+	wait     time.Duration
 }
 
-// requestTensor turns a request into row-major data and the shape to predict with.
-func (p *Predictor) requestTensor(req Request) ([]float32, []int64, error) {
-	if len(req.Inputs) == 0 || string(req.Inputs) == "null" {
-		return nil, nil, errors.New(`"inputs" is missing`)
+// enter waits for a slot; it fails at once when the queue is full, or after the wait.
+func (g *gate) enter(ctx context.Context) (release func(), err error) {
+	release = func() { <-g.slots }
+	select {
+	case g.slots <- struct{}{}:
+		return release, nil
+	default:
 	}
-	var v any
-	if err := json.Unmarshal(req.Inputs, &v); err != nil {
-		return nil, nil, fmt.Errorf("inputs: %v", err)
+	if g.queued.Add(1) > g.maxQueue {
+		g.queued.Add(-1)
+		return nil, fmt.Errorf("server busy: %d requests running and %d waiting; retry later", cap(g.slots), g.maxQueue)
 	}
-	data, nested, err := flatten(v)
-	if err != nil {
-		return nil, nil, err
+	defer g.queued.Add(-1)
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		return nil, fmt.Errorf("server busy: no turn within %v; retry later", g.wait)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("request cancelled while waiting: %w", context.Cause(ctx))
 	}
-	if req.Shape != nil {
-		for _, d := range req.Shape {
+}
+
+// requestTensor checks a decoded request (values, their nested shape, the optional shape field)
+// and returns the data and the shape to predict with.
+func (p *Predictor) requestTensor(data []float32, nested, shape []int64) ([]float32, []int64, error) {
+	if shape != nil {
+		for _, d := range shape {
 			if d < 0 {
-				return nil, nil, fmt.Errorf("shape %v has a negative dimension", req.Shape)
+				return nil, nil, fmt.Errorf("shape %v has a negative dimension", shape)
 			}
 		}
-		if n := numel(req.Shape); n < 0 {
-			return nil, nil, fmt.Errorf("shape %v is too large", req.Shape)
+		if n := numel(shape); n < 0 {
+			return nil, nil, fmt.Errorf("shape %v is too large", shape)
 		} else if n != int64(len(data)) {
-			return nil, nil, fmt.Errorf("shape %v needs %d values, inputs hold %d", req.Shape, n, len(data))
+			return nil, nil, fmt.Errorf("shape %v needs %d values, inputs hold %d", shape, n, len(data))
 		}
-		return data, req.Shape, nil
+		return data, shape, nil
 	}
 	// Flat examples take the model's example shape when it is fixed.
 	if m := p.in.Shape; len(nested) == 2 && len(m) > 2 && !slices.Contains(m[1:], -1) && numel(m[1:]) == nested[1] {
 		return data, append([]int64{nested[0]}, m[1:]...), nil
 	}
 	return data, nested, nil
-}
-
-// flatten checks that v is a rectangular, non-empty nested array of at least one level of numbers
-// and returns its values in row-major order with its shape.
-func flatten(v any) ([]float32, []int64, error) {
-	top, ok := v.([]any)
-	if !ok {
-		return nil, nil, fmt.Errorf("inputs must be an array of examples, got %s", jsonKind(v))
-	}
-	if len(top) == 0 {
-		return nil, nil, errors.New("inputs is empty")
-	}
-	var shape []int64
-	for cur := v; ; {
-		a, ok := cur.([]any)
-		if !ok {
-			break
-		}
-		if len(a) == 0 {
-			return nil, nil, fmt.Errorf("inputs holds an empty array")
-		}
-		shape = append(shape, int64(len(a)))
-		cur = a[0]
-	}
-	data := make([]float32, 0, numel(shape))
-	var walk func(v any, depth int, path string) error
-	walk = func(v any, depth int, path string) error {
-		if depth == len(shape) {
-			f, ok := v.(float64)
-			if !ok {
-				return fmt.Errorf("%s: want a number, got %s (inputs must have shape %v)", path, jsonKind(v), shape)
-			}
-			if math.Abs(f) > math.MaxFloat32 {
-				return fmt.Errorf("%s: %g is out of float32 range", path, f)
-			}
-			data = append(data, float32(f))
-			return nil
-		}
-		a, ok := v.([]any)
-		if !ok || int64(len(a)) != shape[depth] {
-			return fmt.Errorf("%s: want an array of %d, got %s (inputs must be rectangular, shape %v)", path, shape[depth], describeJSON(v), shape)
-		}
-		for i, e := range a {
-			if err := walk(e, depth+1, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(v, 0, "inputs"); err != nil {
-		return nil, nil, err
-	}
-	return data, shape, nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case float64:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-func describeJSON(v any) string {
-	if a, ok := v.([]any); ok {
-		return fmt.Sprintf("an array of %d", len(a))
-	}
-	return jsonKind(v)
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
