@@ -93,9 +93,9 @@ func readTrajectory(f io.Reader, path string) (Trajectory, error) {
 }
 
 // ShortNames maps each σ name to a short label for legends and tables: the injection point of an
-// inject parameter name, e.g. "bn1" for "xreg.noise.bn1.BatchNormalization.log_sigma" (the
-// package prefix, the ".log_sigma" or ".magnitude" suffix and a trailing op-type segment are
-// dropped). A name whose short form would collide with another's keeps its full form.
+// inject parameter or σ key, e.g. "bn1" for "xreg.noise.bn1.BatchNormalization.log_sigma" or
+// "….sigma" (the package prefix, the ".log_sigma", ".sigma" or ".magnitude" suffix and a trailing
+// op-type segment are dropped). A name whose short form would collide with another's keeps its full form.
 func ShortNames(names []string) map[string]string {
 	out := make(map[string]string, len(names))
 	count := map[string]int{}
@@ -117,7 +117,7 @@ func shortName(n string) string {
 	for _, p := range []string{"xreg.noise.", "xreg.augment."} {
 		s = strings.TrimPrefix(s, p)
 	}
-	for _, p := range []string{".log_sigma", ".magnitude"} {
+	for _, p := range []string{".log_sigma", ".sigma", ".magnitude"} {
 		s = strings.TrimSuffix(s, p)
 	}
 	// "bn1.BatchNormalization" → "bn1": exporters name nodes "/bn1/BatchNormalization", which

@@ -59,6 +59,7 @@ func TestShortNames(t *testing.T) {
 	}{
 		{[]string{"xreg.noise.bn1.BatchNormalization.log_sigma", "xreg.noise.bn2.BatchNormalization.log_sigma"}, []string{"bn1", "bn2"}},
 		{[]string{"xreg.noise.layer1.0.bn1.BatchNormalization.log_sigma"}, []string{"layer1.0.bn1"}},
+		{[]string{"xreg.noise.bn1.BatchNormalization.sigma", "xreg.noise.bn2.BatchNormalization.sigma"}, []string{"bn1", "bn2"}},
 		{[]string{"xreg.augment.rotate.magnitude"}, []string{"rotate"}},
 		{[]string{"/bn1:noise"}, []string{"bn1:noise"}},
 		// Two names that would shorten alike keep their full form.

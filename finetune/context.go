@@ -72,11 +72,11 @@ func (cfg *Config) context(ci contextInfo) []calib.Section {
 		f("epochs (every run)", "%d", t.Epochs),
 		f("batch size", "%d", t.BatchSize),
 		f("θ optimizer", "Adam lr %g, β1 %g, β2 %g, weight decay %g, clip norm %g, label smoothing %g", t.LR, t.Beta1, t.Beta2, t.WeightDecay, t.ClipNorm, t.LabelSmoothing),
-		f("noise", "%s, one σ per %s, σ0 = %.4g", mode, gran, sigma0),
+		f("noise", "%s, one σ per %s, σ0 = %.4g, %s", mode, gran, sigma0, placement(io.Placement, io.At)),
 		f("K (Monte-Carlo passes per φ step)", "%d", t.MC),
 		f("r (θ steps per φ step)", "%d", t.RegEvery),
 		f("φ optimizer", "%s lr %g, regularization batch %d, BatchNorm %s", t.RegOptimizer, t.RegLR, t.RegBatch, t.RegBatchNorm),
-		f("freeze", "%s", orNone(t.Freeze)),
+		f("freeze", "%s (also trainable: %s)", orNone(t.Freeze), orNone(t.Trainable)),
 		f("seed", "%d", t.Seed),
 		f("baseline", "%s", cfg.Baseline),
 		f("Monte-Carlo export", "%s", mcText(cfg.ExportMC)),
@@ -159,4 +159,15 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// placement says where the noise goes.
+func placement(p, at string) string {
+	if at != "" {
+		return "after the nodes matching " + at
+	}
+	if p == "" {
+		p = inject.DefaultPlacement
+	}
+	return p + " of every normalization node"
 }

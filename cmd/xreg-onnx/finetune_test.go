@@ -121,6 +121,17 @@ func TestFinetuneEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The σ trajectory names the points shortly (the plot's legend uses the same names).
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"bn1", "bn2"} {
+		if !strings.Contains(string(md), "\n| "+p+" | ") {
+			t.Errorf("report.md has no σ row named %q:\n%s", p, md)
+		}
+	}
+
 	// The HTML stands alone (offline) and has print rules.
 	html, err := os.ReadFile(filepath.Join(out, "report.html"))
 	if err != nil {
