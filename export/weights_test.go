@@ -153,15 +153,7 @@ func TestWeightsWhereverTheyLive(t *testing.T) {
 			}
 			fineTune(t, m)
 			if tc.store == onnximport.StoreIdentity {
-				// Shared roots were un-shared: no two weights are equal any more.
-				seen := map[string]string{}
-				for name, v := range weightValues(t, m) {
-					key := fmt.Sprint(v)
-					if other, dup := seen[key]; dup {
-						t.Errorf("weights %q and %q are still equal after training: tied", name, other)
-					}
-					seen[key] = name
-				}
+				checkUntied(t, m)
 			}
 			exportMatchesTrainer(t, m, nodes)
 		})
@@ -242,4 +234,65 @@ func nodeNames(m *onnximport.Model) []string {
 		out = append(out, n.GetName())
 	}
 	return out
+}
+
+// TestTorchDeduplicatedBatchNorm: a torchvision-initialized net exported by torch 1.13 itself
+// (scripts/make_dedup_fixture.py), whose BatchNorm parameters and running statistics come through
+// Identity nodes from shared initializers: the trainer's deterministic pass matches torch's logits,
+// training moves every weight on its own (none stays tied to another), and the export, with the
+// diverged copies un-shared, runs in onnxruntime to the trainer's prediction.
+func TestTorchDeduplicatedBatchNorm(t *testing.T) {
+	orttest.Require(t)
+	m, err := onnximport.Load("testdata/torch-dedup.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	identityFed := 0
+	for name := range weightValues(t, m) {
+		if w, _ := m.ResolveWeight(name); w.Store == onnximport.StoreIdentity {
+			identityFed++
+		}
+	}
+	if identityFed == 0 {
+		t.Fatal("the fixture has no Identity-fed weight")
+	}
+	x, shape := readNPY(t, "testdata/torch-dedup.input.npy")
+	want, _ := readNPY(t, "testdata/torch-dedup.output.npy")
+	set := &dataset.Set{X: x, Shape: []int{1, 28, 28}, Y: make([]int, shape[0]), Classes: 10}
+	got, err := xreg.Predict(m, set, nil, xreg.PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	torch := softmaxRows(want, 10)
+	d := 0.0
+	for i, row := range got {
+		for j, p := range row {
+			d = math.Max(d, math.Abs(p-torch[i*10+j]))
+		}
+	}
+	if d > 1e-5 {
+		t.Errorf("the trainer's pass differs from torch by %g", d)
+	}
+	nodes := nodeNames(m)
+	if _, err := inject.Apply(m, inject.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	fineTune(t, m)
+	checkUntied(t, m)
+	exportMatchesTrainer(t, m, nodes)
+	t.Logf("%d Identity-fed weights; trainer vs torch %.2g", identityFed, d)
+}
+
+// checkUntied fails when two weights of trained m hold equal values: weights that shared an
+// initializer must have trained on their own (and been un-shared).
+func checkUntied(t *testing.T, m *onnximport.Model) {
+	t.Helper()
+	seen := map[string]string{}
+	for name, v := range weightValues(t, m) {
+		key := fmt.Sprint(v)
+		if other, dup := seen[key]; dup {
+			t.Errorf("weights %q and %q are still equal after training: tied", name, other)
+		}
+		seen[key] = name
+	}
 }
