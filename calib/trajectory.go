@@ -114,10 +114,10 @@ func ShortNames(names []string) map[string]string {
 
 func shortName(n string) string {
 	s := n
-	for _, p := range []string{"xreg.noise.", "xreg.augment."} {
+	for _, p := range []string{"xreg.noise.", "xreg.augment.", "xreg.norm."} {
 		s = strings.TrimPrefix(s, p)
 	}
-	for _, p := range []string{".log_sigma", ".sigma", ".magnitude"} {
+	for _, p := range []string{".log_sigma", ".sigma", ".magnitude", ".log_rho"} {
 		s = strings.TrimSuffix(s, p)
 	}
 	// "bn1.BatchNormalization" → "bn1": exporters name nodes "/bn1/BatchNormalization", which
@@ -128,6 +128,9 @@ func shortName(n string) string {
 	s = strings.Trim(s, "./_")
 	if s == "" {
 		return n
+	}
+	if strings.HasPrefix(n, "xreg.norm.") { // a learned weight norm ρ
+		return "ρ " + s
 	}
 	return s
 }

@@ -191,8 +191,11 @@ func printExport(w io.Writer, rep *export.Report, out string) {
 // learnedSummary describes a learned value: "σ = 0.1353" or "σ in [0.1, 0.3] (mean 0.2, 32 values)".
 func learnedSummary(r export.Learned) string {
 	vals, what := r.Value, "magnitude"
-	if r.Kind == "noise" {
+	switch r.Kind {
+	case "noise":
 		vals, what = r.Sigma, "σ"
+	case "norm":
+		vals, what = []float64{r.Norm}, "ρ = ‖W‖"
 	}
 	if len(vals) == 1 {
 		return fmt.Sprintf("%s = %.4g", what, vals[0])
