@@ -648,3 +648,150 @@ func (b *builder) reshapeTo(n *onnximport.Node, dims []int) error {
 	b.Set(n, 0, y)
 	return nil
 }
+
+// ---- ReduceMax, ReduceMin ----
+
+func init() {
+	register("ReduceMax", buildReduceExtreme)
+	register("ReduceMin", buildReduceExtreme)
+}
+
+// buildReduceExtreme reduces over the axes (input 1, or every axis) keeping the largest
+// (ReduceMax) or smallest (ReduceMin) element; the gradient goes to the first such element.
+func buildReduceExtreme(b *builder, n *onnximport.Node) error {
+	x, err := b.Input(n, 0)
+	if err != nil {
+		return err
+	}
+	in := []int(x.Shape())
+	axes, has, err := b.constInts(n, 1, "axes")
+	if err != nil {
+		return err
+	}
+	if !has && n.Int("noop_with_empty_axes", 0) != 0 {
+		b.Set(n, 0, x)
+		return nil
+	}
+	reduce := make([]bool, len(in))
+	for i := range reduce {
+		reduce[i] = !has || len(axes) == 0
+	}
+	for _, a := range axes {
+		i, err := normAxis(a, len(in), false)
+		if err != nil {
+			return fmt.Errorf("%v: %w", n, err)
+		}
+		reduce[i] = true
+	}
+	keep := n.Int("keepdims", 1) != 0
+	var dims []int
+	ost := make([]int, len(in)) // output stride of each input axis (0 when reduced)
+	k := 1
+	for a := len(in) - 1; a >= 0; a-- {
+		if !reduce[a] {
+			ost[a] = k
+			k *= in[a]
+		}
+	}
+	for a, d := range in {
+		switch {
+		case !reduce[a]:
+			dims = append(dims, d)
+		case keep:
+			dims = append(dims, 1)
+		}
+	}
+	if dims == nil {
+		dims = []int{}
+	}
+	// group[i] lists the input elements of output i, in row-major order.
+	groups := make([][]int32, k)
+	idx := make([]int, len(in))
+	for flat := 0; flat < size(x.Shape()); flat++ {
+		o := 0
+		for a := range in {
+			o += idx[a] * ost[a]
+		}
+		groups[o] = append(groups[o], int32(flat))
+		for a := len(in) - 1; a >= 0; a-- {
+			idx[a]++
+			if idx[a] < in[a] {
+				break
+			}
+			idx[a] = 0
+		}
+	}
+	out := tensor.Shape(append([]int{}, dims...))
+	op := &extremeOp{opBase: newOpBase(fmt.Sprintf("%s%v", n.OpType, out), b.dt, out, x), groups: groups, min: n.OpType == "ReduceMin", in: x.Shape().Clone()}
+	y, err := gorgonia.ApplyOp(op, x)
+	if err != nil {
+		return fmt.Errorf("%v: %w", n, err)
+	}
+	b.Set(n, 0, y)
+	return nil
+}
+
+// extremeOp is ReduceMax/ReduceMin over precomputed groups of input elements.
+type extremeOp struct {
+	opBase
+	groups [][]int32
+	min    bool
+	in     tensor.Shape
+}
+
+// argExtreme returns the position (in x) of the first largest (smallest) element of g.
+func argExtreme[T float](x []T, g []int32, min bool) int32 {
+	at := g[0]
+	for _, j := range g[1:] {
+		if (!min && x[j] > x[at]) || (min && x[j] < x[at]) {
+			at = j
+		}
+	}
+	return at
+}
+
+func (op *extremeOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.opBase, vs, func(in [][]float32, out []float32) error {
+		for i, g := range op.groups {
+			out[i] = in[0][argExtreme(in[0], g, op.min)]
+		}
+		return nil
+	}, func(in [][]float64, out []float64) error {
+		for i, g := range op.groups {
+			out[i] = in[0][argExtreme(in[0], g, op.min)]
+		}
+		return nil
+	})
+}
+
+func (op *extremeOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *extremeOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	g := &extremeGradOp{opBase: newOpBase(op.name+"Grad", op.dt, op.in, inputs[0], grad), fwd: op}
+	g.zero = true
+	n, err := gorgonia.ApplyOp(g, inputs[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{n}, nil
+}
+
+// extremeGradOp adds dy of each group to its first extreme element. Inputs: x, dy.
+type extremeGradOp struct {
+	opBase
+	fwd *extremeOp
+}
+
+func (op *extremeGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.opBase, vs, func(in [][]float32, out []float32) error {
+		for i, g := range op.fwd.groups {
+			out[argExtreme(in[0], g, op.fwd.min)] += in[1][i]
+		}
+		return nil
+	}, func(in [][]float64, out []float64) error {
+		for i, g := range op.fwd.groups {
+			out[argExtreme(in[0], g, op.fwd.min)] += in[1][i]
+		}
+		return nil
+	})
+}
