@@ -148,20 +148,22 @@ def torch_worker(args):
     g = torch.Generator().manual_seed(1)
     x = torch.rand((batch,) + shape, generator=g)
     y = torch.randint(0, 10, (batch,), generator=g)
-    times, first = [], None
+    times, cpu, first = [], [], None
     for i in range(args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         if i == 0:
             first = time.time()
     print(
         json.dumps(
             dict(
                 step_s=statistics.median(times[1:]),
+                cpu_step_s=statistics.median(cpu[1:]),
                 first_step_at=first,
                 peak_rss_mb=peak_rss_mb(),
                 loss=float(loss),
@@ -319,7 +321,9 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         f"shared with other jobs: load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end. "
         f"Each cell is the best of {rounds} alternating process(es) per side (PyTorch, xreg-onnx, "
         "PyTorch, …); s/step is the median step after the first; ratio = PyTorch s/step ÷ "
-        "xreg-onnx s/step (higher is faster, 1 = PyTorch's speed); RSS is each process's peak "
+        "xreg-onnx s/step (higher is faster, 1 = PyTorch's speed); CPU s/step is the process's CPU "
+        "time (user + system, all threads) per step, which the machine's load inflates far less than "
+        "the wall time, and CPU ratio its ratio; RSS is each process's peak "
         "resident memory; first step is the wall time from the process's start to the end of its "
         "first step; φ overhead is the time of one φ update (K = 4 noisy passes over a batch) "
         "divided by 30 θ steps (r = 30). GFLOP/s counts the multiply-adds of every convolution "
@@ -329,10 +333,11 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
     out.append("")
     out.append(
         "| model | input | batch | threads | PyTorch s/step | xreg-onnx s/step | ratio | "
+        "PyTorch CPU s/step | xreg-onnx CPU s/step | CPU ratio | "
         "PyTorch RSS MB | xreg-onnx RSS MB | RSS ratio | PyTorch first step s | xreg-onnx first step s | "
         "φ overhead (r = 30) | PyTorch GFLOP/s | xreg-onnx GFLOP/s |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, shape, batch, t, recs in rows:
         ts, xs = best(recs["torch"], "step_s"), best(recs["xreg"], "step_s")
         tr, xr = best(recs["torch"], "peak_rss_mb"), best(recs["xreg"], "peak_rss_mb")
@@ -344,8 +349,10 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         over = f"{100 * ph / (30 * xs):.1f} %" if ph and xs else "—"
         if ph and any(r.get("phi_cold") for r in recs["xreg"]):
             over += " (cold)"
+        tc, xc = best(recs["torch"], "cpu_step_s"), best(recs["xreg"], "cpu_step_s")
         cells = [name, "×".join(map(str, shape)), str(batch), str(t), fmt(ts, ".3f"), fmt(xs, ".3f"),
-                 fmt(ratio, ".2f"), fmt(tr, ".0f"), fmt(xr, ".0f"), fmt(rss, ".2f"), fmt(tf, ".1f"),
+                 fmt(ratio, ".2f"), fmt(tc, ".3f"), fmt(xc, ".3f"), fmt(tc / xc if tc and xc else None, ".2f"),
+                 fmt(tr, ".0f"), fmt(xr, ".0f"), fmt(rss, ".2f"), fmt(tf, ".1f"),
                  fmt(xf, ".1f"), over]
         gf = train_gflop(name)
         cells += [fmt(gf / ts if ts else None, ".1f"), fmt(gf / xs if xs else None, ".1f")]

@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
@@ -20,6 +21,7 @@ import (
 // speedRecord is what -speed prints: one JSON line read by scripts/bench_speed.py.
 type speedRecord struct {
 	StepS       float64 `json:"step_s"`        // median θ step after the first
+	CPUStepS    float64 `json:"cpu_step_s"`    // median CPU time (user + system, all threads) of those steps
 	PhiS        float64 `json:"phi_s"`         // one φ update (K noisy passes + backward + step)
 	FirstStepAt float64 `json:"first_step_at"` // Unix time at the end of the first θ step
 	PeakRSSMB   float64 `json:"peak_rss_mb"`   // VmHWM
@@ -52,6 +54,7 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	train, reg := dataset.Random(steps*batch, shape, 1), dataset.Random(batch, shape, 2)
 	const regEvery = 2
 	var marks []time.Time
+	var cpu []float64
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -65,7 +68,10 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	}
 	_, err = xreg.Train(m, train, reg, xreg.TrainConfig{
 		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true,
-		Hooks: []xreg.Hooks{{Name: "marks", OnStep: func(xreg.Progress) error { marks = append(marks, time.Now()); return nil }}},
+		Hooks: []xreg.Hooks{{Name: "marks", OnStep: func(xreg.Progress) error {
+			marks, cpu = append(marks, time.Now()), append(cpu, cpuSeconds())
+			return nil
+		}}},
 	})
 	if err != nil {
 		return err
@@ -73,18 +79,20 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	// Step k (1-based) ends at marks[k-1]; even steps include a φ update. The first θ step and
 	// the first φ update (step 2) are warm-ups (output buffers, oneDNN primitives): the φ time
 	// comes from a later one when there is one (steps ≥ 4), else from step 2 (PhiCold).
-	var theta, thetaPhi []float64
+	var theta, thetaCPU, thetaPhi []float64
 	for k := 2; k <= len(marks); k++ {
 		d := marks[k-1].Sub(marks[k-2]).Seconds()
 		switch {
 		case k%regEvery != 0:
 			theta = append(theta, d)
+			thetaCPU = append(thetaCPU, cpu[k-1]-cpu[k-2])
 		case k > 2 || len(marks) < 4:
 			thetaPhi = append(thetaPhi, d)
 		}
 	}
 	rec := speedRecord{
 		StepS:       median(theta),
+		CPUStepS:    median(thetaCPU),
 		PhiS:        max(0, median(thetaPhi)-median(theta)),
 		FirstStepAt: float64(marks[0].UnixNano()) / 1e9,
 		PeakRSSMB:   peakRSSMB(),
@@ -92,6 +100,15 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 		PhiCold:     len(marks) < 4,
 	}
 	return json.NewEncoder(os.Stdout).Encode(rec)
+}
+
+// cpuSeconds returns the process's CPU time so far (user + system, all threads, cgo included).
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // median returns the median of xs (sorted in place).

@@ -308,3 +308,6 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 	}
 	return true
 }
+
+// active reports whether the last run went through oneDNN (for tests).
+func (d *dnnlConv) active() bool { return !d.failed && d.p != nil && len(d.p.prims) > 0 }
