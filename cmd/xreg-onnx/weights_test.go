@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -94,5 +95,25 @@ func TestInjectAt(t *testing.T) {
 	out, err = command("inject", "--dry-run", "--at", "^NoSuchOp$", fixture("models", "cnn-bn.onnx")).CombinedOutput()
 	if s := strings.TrimSpace(string(out)); err == nil || strings.Contains(s, "\n") || !strings.Contains(s, "--at") {
 		t.Errorf("inject --at matching nothing: want one error line naming --at, got (%v):\n%s", err, s)
+	}
+}
+
+// TestInspectWeights: inspect lists every trainable weight with where it lives, on torch 1.13's
+// export of a torchvision-initialized net (BatchNorm tensors through Identity nodes from shared
+// initializers; facts from scripts/make_dedup_fixture.py's graph).
+func TestInspectWeights(t *testing.T) {
+	out, err := command("inspect", filepath.Join("..", "..", "export", "testdata", "torch-dedup.onnx")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	for _, re := range []string{
+		`trainable weights 14 \(10 params, 4 running statistics`,
+		`bn2\.weight +\[4\] +param +Identity "[^"]+" of initializer "bn1\.weight"`,
+		`bn1\.running_mean +\[4\] +state +Identity "[^"]+" of initializer "bn1\.bias"`,
+		`conv1\.weight +\[4×1×3×3\] +param +initializer`,
+	} {
+		if !regexp.MustCompile(re).Match(out) {
+			t.Errorf("inspect output lacks %s:\n%s", re, out)
+		}
 	}
 }
