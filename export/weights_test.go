@@ -165,6 +165,12 @@ func TestWeightsWhereverTheyLive(t *testing.T) {
 // weights weightValues saw before training.
 func fineTune(t *testing.T, m *onnximport.Model) map[string][]float32 {
 	t.Helper()
+	return fineTuneSelecting(t, m, "")
+}
+
+// fineTuneSelecting is fineTune with TrainConfig.Trainable = trainable.
+func fineTuneSelecting(t *testing.T, m *onnximport.Model, trainable string) map[string][]float32 {
+	t.Helper()
 	before := weightValues(t, m)
 	train, err := dataset.Load("../testdata/fmnist-small/train-images-idx3-ubyte.gz", dataset.Options{Limit: 48})
 	if err != nil {
@@ -174,7 +180,7 @@ func fineTune(t *testing.T, m *onnximport.Model) map[string][]float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := xreg.Train(m, train, reg, xreg.TrainConfig{Epochs: 1, BatchSize: 16, RegBatch: 8, MC: 2, RegEvery: 1, LR: 0.01, RegLR: 0.05, NoEpochEval: true})
+	res, err := xreg.Train(m, train, reg, xreg.TrainConfig{Epochs: 1, BatchSize: 16, RegBatch: 8, MC: 2, RegEvery: 1, LR: 0.01, RegLR: 0.05, NoEpochEval: true, Trainable: trainable})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,5 +300,55 @@ func checkUntied(t *testing.T, m *onnximport.Model) {
 			t.Errorf("weights %q and %q are still equal after training: tied", name, other)
 		}
 		seen[key] = name
+	}
+}
+
+// TestTrainableSelection: a Constant that feeds no weight slot (an input scale, Mul by a Constant
+// node) stays fixed by default and trains when TrainConfig.Trainable selects it; its trained
+// value is written back into the Constant node, and the export equals the trainer.
+func TestTrainableSelection(t *testing.T) {
+	orttest.Require(t)
+	for _, selected := range []bool{false, true} {
+		t.Run(fmt.Sprint("selected=", selected), func(t *testing.T) {
+			m := load(t, "cnn-bn")
+			asConstants(t, m)
+			gp := m.Proto.Graph
+			scale, err := onnximport.NewFloatTensor("", []int{1}, []float32{1.5}).Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range gp.Node {
+				for i, in := range n.Input {
+					if in == "input" {
+						n.Input[i] = "input_scaled"
+					}
+				}
+			}
+			gp.Node = append([]*onnxpb.NodeProto{
+				{Name: proto.String("input_scale"), OpType: proto.String("Constant"), Output: []string{"input_scale"},
+					Attribute: []*onnxpb.AttributeProto{{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: scale}}},
+				{Name: proto.String("scale_input"), OpType: proto.String("Mul"), Input: []string{"input", "input_scale"}, Output: []string{"input_scaled"}},
+			}, gp.Node...)
+			if err := m.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			nodes := nodeNames(m)
+			if _, err := inject.Apply(m, inject.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			trainable := ""
+			if selected {
+				trainable = "^input_scale$"
+			}
+			fineTuneSelecting(t, m, trainable)
+			v, err := onnximport.ConstantValue(m.Graph.Producer["input_scale"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if moved := v.Floats()[0] != 1.5; moved != selected {
+				t.Errorf("selected %v: the input scale is %v after training (was 1.5)", selected, v.Floats()[0])
+			}
+			exportMatchesTrainer(t, m, nodes)
+		})
 	}
 }
