@@ -18,11 +18,13 @@ import (
 	"time"
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
 	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/preprocess"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
+	"google.golang.org/protobuf/proto"
 )
 
 // writeImageFolder writes root/<class>/<i>.png|jpg: smooth random colour images of random sizes
@@ -72,159 +74,198 @@ func writeImageFolder(t *testing.T, root string, perClass int) []string {
 }
 
 // TestPreprocessImageFolder: fine-tuning on a folder of PNG/JPEG images of any size with --resize,
-// --crop, --mean and --std records the preprocessing in the trained model; the export keeps it, and
-// report (given the folder), predict and serve (given an image file), with only the exported model,
-// give the probabilities the
-// trainer's deterministic pass gives on the preprocessed image. Without the recorded
-// preprocessing the same image predicts differently (the check can fail).
+// --crop, --mean and --std (and, for a channels-last model, --layout nhwc --channel-order bgr)
+// records the preprocessing in the trained model; the export keeps it, and report (given the
+// folder), predict and serve (given an image file), with only the exported model, give the
+// probabilities the trainer's deterministic pass gives on the preprocessed image. Without the
+// recorded preprocessing the same image predicts differently (the check can fail).
 func TestPreprocessImageFolder(t *testing.T) {
 	orttest.Require(t)
-	dir := t.TempDir()
-	folder := filepath.Join(dir, "images")
+	folder := filepath.Join(t.TempDir(), "images")
 	files := writeImageFolder(t, folder, 8)
-	injected, trained, final := filepath.Join(dir, "m.xreg.onnx"), filepath.Join(dir, "m.trained.onnx"), filepath.Join(dir, "m.onnx")
-	pre := []string{"--resize", "36", "--crop", "32", "--mean", "0.5,0.4,0.45", "--std", "0.25,0.2,0.3"}
-	for _, args := range [][]string{
-		{"inject", "-o", injected, fixture("models", "resnet18-tiny.onnx")},
-		append(append([]string{"train", "-o", trained, "--data", folder, "--reg-fraction", "0.25", "--epochs", "1", "--batch-size", "4",
-			"--mc", "2", "--reg-every", "1"}, pre...), injected),
-		{"export", "-o", final, trained},
+	norm := []string{"--resize", "36", "--crop", "32", "--mean", "0.5,0.4,0.45", "--std", "0.25,0.2,0.3"}
+	for _, c := range []struct {
+		name   string
+		model  func(t *testing.T, dir string) string
+		flags  []string
+		shape  []int
+		layout string
+	}{
+		{"NCHW RGB", func(*testing.T, string) string { return fixture("models", "resnet18-tiny.onnx") }, norm, []int{3, 32, 32}, preprocess.NCHW},
+		{"NHWC BGR", nhwcModel, append([]string{"--layout", "nhwc", "--channel-order", "bgr"}, norm...), []int{32, 32, 3}, preprocess.NHWC},
 	} {
-		if out, err := command(args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", args[0], err, out)
-		}
-	}
-	spec, ok, err := preprocess.FromModelFile(final)
-	if err != nil || !ok || spec.Resize != 36 || spec.Crop != 32 || len(spec.Std) != 3 {
-		t.Fatalf("the export records preprocessing %+v (%v, %v), want the training flags", spec, ok, err)
-	}
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			injected, trained, final := filepath.Join(dir, "m.xreg.onnx"), filepath.Join(dir, "m.trained.onnx"), filepath.Join(dir, "m.onnx")
+			pre := c.flags
+			for _, args := range [][]string{
+				{"inject", "-o", injected, c.model(t, dir)},
+				append(append([]string{"train", "-o", trained, "--data", folder, "--reg-fraction", "0.25", "--epochs", "1", "--batch-size", "4",
+					"--mc", "2", "--reg-every", "1"}, pre...), injected),
+				{"export", "-o", final, trained},
+			} {
+				if out, err := command(args...).CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v\n%s", args[0], err, out)
+				}
+			}
+			spec, ok, err := preprocess.FromModelFile(final)
+			if err != nil || !ok || spec.Resize != 36 || spec.Crop != 32 || len(spec.Std) != 3 || (spec.Layout != c.layout && c.layout != preprocess.NCHW) {
+				t.Fatalf("the export records preprocessing %+v (%v, %v), want the training flags", spec, ok, err)
+			}
 
-	// The trainer's deterministic pass on the images as train read them.
-	m, err := onnximport.Load(trained)
+			// The trainer's deterministic pass on the images as train read them.
+			m, err := onnximport.Load(trained)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := dataset.Load(folder, dataset.Options{Shape: c.shape, Classes: 10, Preprocess: &spec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := xreg.Predict(m, set, nil, xreg.PredictOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// report, given only the model and the folder: the mean NLL of the trainer's probabilities.
+			reportDir := filepath.Join(dir, "report")
+			if out, err := command("report", "--data", folder, "-o", reportDir, final).CombinedOutput(); err != nil {
+				t.Fatalf("report: %v\n%s", err, out)
+			}
+			js, err := os.ReadFile(filepath.Join(reportDir, "report.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep struct {
+				Models []struct {
+					Metrics struct {
+						N   int     `json:"n"`
+						NLL float64 `json:"nll"`
+					} `json:"metrics"`
+				} `json:"models"`
+			}
+			if err := json.Unmarshal(js, &rep); err != nil {
+				t.Fatal(err)
+			}
+			nll := 0.0
+			for i, row := range want {
+				nll -= math.Log(row[set.Y[i]]) / float64(len(want))
+			}
+			if len(rep.Models) != 1 || rep.Models[0].Metrics.N != len(files) || math.Abs(rep.Models[0].Metrics.NLL-nll) > 1e-4 {
+				t.Errorf("report: %+v, want %d examples with NLL %.6f (the trainer's)", rep.Models, len(files), nll)
+			}
+
+			// serve, given only the model.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := &syncBuffer{}
+			app := newApp()
+			app.Writer, app.ErrWriter = out, out
+			done := make(chan error, 1)
+			go func() {
+				done <- app.RunContext(ctx, []string{"xreg-onnx", "serve", "--addr", "127.0.0.1:0", final})
+			}()
+			addrRE := regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
+			var base string
+			for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
+				if m := addrRE.FindStringSubmatch(out.String()); m != nil {
+					base = "http://" + m[1]
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("serve did not start:\n%s", out.String())
+				}
+			}
+			client := &http.Client{Timeout: 10 * time.Second}
+
+			maxDiff := func(a, b []float64) float64 {
+				d := 0.0
+				for j := range a {
+					d = math.Max(d, math.Abs(a[j]-b[j]))
+				}
+				return d
+			}
+			for i, file := range files {
+				if i%3 != 0 && filepath.Ext(file) != ".jpg" { // a few PNGs and every JPEG
+					continue
+				}
+				var buf bytes.Buffer
+				if err := runApp(context.Background(), &buf, "predict", "--input", file, "--json", final); err != nil {
+					t.Fatalf("predict %s: %v\n%s", file, err, buf.String())
+				}
+				var rep predictReport
+				if err := json.Unmarshal(buf.Bytes(), &rep); err != nil {
+					t.Fatal(err)
+				}
+				if d := maxDiff(rep.Probabilities[0], want[i]); d > 1e-4 {
+					t.Errorf("%s: predict differs from the trainer by %g", file, d)
+				}
+
+				data, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ct := "image/png"
+				if filepath.Ext(file) == ".jpg" {
+					ct = "image/jpeg"
+				}
+				resp, err := client.Post(base+"/predict", ct, bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got predict.Response
+				err = json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || len(got.Probabilities) != 1 {
+					t.Fatalf("serve %s: %d %+v %v", file, resp.StatusCode, got, err)
+				}
+				if d := maxDiff(got.Probabilities[0], want[i]); d > 1e-4 {
+					t.Errorf("%s: serve differs from the trainer by %g", file, d)
+				}
+
+				// Without the recorded preprocessing (scaled straight to 32×32, no normalization).
+				buf.Reset()
+				if err := runApp(context.Background(), &buf, "predict", "--input", file, "--json", "--resize", "0", "--layout", c.layout, final); err != nil {
+					t.Fatal(err)
+				}
+				var raw predictReport
+				if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s: predict %.2g, serve %.2g, unpreprocessed %.2g from the trainer", filepath.Base(file),
+					maxDiff(rep.Probabilities[0], want[i]), maxDiff(got.Probabilities[0], want[i]), maxDiff(raw.Probabilities[0], want[i]))
+				if d := maxDiff(raw.Probabilities[0], want[i]); d < 1e-3 {
+					t.Errorf("%s: without preprocessing the prediction is within %g of the trainer's: the check cannot fail", file, d)
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+}
+
+// nhwcModel writes resnet18-tiny with a channels-last input: input_nhwc [batch 32 32 3] goes
+// through Transpose(perm 0 3 1 2) to the original network.
+func nhwcModel(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := onnximport.Load(fixture("models", "resnet18-tiny.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := dataset.Load(folder, dataset.Options{Shape: []int{3, 32, 32}, Classes: 10, Preprocess: &spec})
-	if err != nil {
+	gp := m.Proto.Graph
+	in := gp.Input[0]
+	in.Name = proto.String("input_nhwc")
+	d := in.Type.GetTensorType().Shape.Dim
+	d[1], d[2], d[3] = d[2], d[3], d[1]
+	gp.Node = append([]*onnxpb.NodeProto{{Name: proto.String("to_nchw"), OpType: proto.String("Transpose"), Input: []string{"input_nhwc"},
+		Output: []string{"input"}, Attribute: []*onnxpb.AttributeProto{onnximport.AttrInts("perm", []int64{0, 3, 1, 2})}}}, gp.Node...)
+	if err := m.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	want, err := xreg.Predict(m, set, nil, xreg.PredictOptions{})
-	if err != nil {
+	path := filepath.Join(dir, "nhwc.onnx")
+	if err := m.Save(path); err != nil {
 		t.Fatal(err)
 	}
-
-	// report, given only the model and the folder: the mean NLL of the trainer's probabilities.
-	reportDir := filepath.Join(dir, "report")
-	if out, err := command("report", "--data", folder, "-o", reportDir, final).CombinedOutput(); err != nil {
-		t.Fatalf("report: %v\n%s", err, out)
-	}
-	js, err := os.ReadFile(filepath.Join(reportDir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep struct {
-		Models []struct {
-			Metrics struct {
-				N   int     `json:"n"`
-				NLL float64 `json:"nll"`
-			} `json:"metrics"`
-		} `json:"models"`
-	}
-	if err := json.Unmarshal(js, &rep); err != nil {
-		t.Fatal(err)
-	}
-	nll := 0.0
-	for i, row := range want {
-		nll -= math.Log(row[set.Y[i]]) / float64(len(want))
-	}
-	if len(rep.Models) != 1 || rep.Models[0].Metrics.N != len(files) || math.Abs(rep.Models[0].Metrics.NLL-nll) > 1e-4 {
-		t.Errorf("report: %+v, want %d examples with NLL %.6f (the trainer's)", rep.Models, len(files), nll)
-	}
-
-	// serve, given only the model.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &syncBuffer{}
-	app := newApp()
-	app.Writer, app.ErrWriter = out, out
-	done := make(chan error, 1)
-	go func() {
-		done <- app.RunContext(ctx, []string{"xreg-onnx", "serve", "--addr", "127.0.0.1:0", final})
-	}()
-	addrRE := regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
-			base = "http://" + m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", out.String())
-		}
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-
-	maxDiff := func(a, b []float64) float64 {
-		d := 0.0
-		for j := range a {
-			d = math.Max(d, math.Abs(a[j]-b[j]))
-		}
-		return d
-	}
-	for i, file := range files {
-		if i%3 != 0 && filepath.Ext(file) != ".jpg" { // a few PNGs and every JPEG
-			continue
-		}
-		var buf bytes.Buffer
-		if err := runApp(context.Background(), &buf, "predict", "--input", file, "--json", final); err != nil {
-			t.Fatalf("predict %s: %v\n%s", file, err, buf.String())
-		}
-		var rep predictReport
-		if err := json.Unmarshal(buf.Bytes(), &rep); err != nil {
-			t.Fatal(err)
-		}
-		if d := maxDiff(rep.Probabilities[0], want[i]); d > 1e-4 {
-			t.Errorf("%s: predict differs from the trainer by %g", file, d)
-		}
-
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct := "image/png"
-		if filepath.Ext(file) == ".jpg" {
-			ct = "image/jpeg"
-		}
-		resp, err := client.Post(base+"/predict", ct, bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got predict.Response
-		err = json.NewDecoder(resp.Body).Decode(&got)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || len(got.Probabilities) != 1 {
-			t.Fatalf("serve %s: %d %+v %v", file, resp.StatusCode, got, err)
-		}
-		if d := maxDiff(got.Probabilities[0], want[i]); d > 1e-4 {
-			t.Errorf("%s: serve differs from the trainer by %g", file, d)
-		}
-
-		// Without the recorded preprocessing (scaled straight to 32×32, no normalization).
-		buf.Reset()
-		if err := runApp(context.Background(), &buf, "predict", "--input", file, "--json", "--resize", "0", final); err != nil {
-			t.Fatal(err)
-		}
-		var raw predictReport
-		if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: predict %.2g, serve %.2g, unpreprocessed %.2g from the trainer", filepath.Base(file),
-			maxDiff(rep.Probabilities[0], want[i]), maxDiff(got.Probabilities[0], want[i]), maxDiff(raw.Probabilities[0], want[i]))
-		if d := maxDiff(raw.Probabilities[0], want[i]); d < 1e-3 {
-			t.Errorf("%s: without preprocessing the prediction is within %g of the trainer's: the check cannot fail", file, d)
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
-	}
+	return path
 }
