@@ -22,14 +22,16 @@ func (t *trainer) diverged(step, updates int, what string, batch []float32) erro
 			ck = "the last good checkpoint is " + t.cfg.Checkpoint
 		}
 	}
+	if name, v, ok := nonFiniteInitializer(t.model); ok {
+		return fmt.Errorf("xreg: train: %w at step %d (%s): the model is bad, non-finite from the first step: initializer %q holds %v; %s",
+			ErrDiverged, step, what, name, v, ck)
+	}
 	if updates > 0 {
 		return fmt.Errorf("xreg: train: %w at step %d (%s): it became non-finite after %d finite steps of this run; lower the learning rate or clip gradients; %s",
 			ErrDiverged, step, what, updates, ck)
 	}
 	cause := "no weight or input holds NaN or Inf: the model's outputs overflow on this data (check the input scale)"
-	if name, v, ok := nonFiniteInitializer(t.model); ok {
-		cause = fmt.Sprintf("the model is bad: initializer %q holds %v", name, v)
-	} else if i, ok := firstNonFinite(batch); ok {
+	if i, ok := firstNonFinite(batch); ok {
 		cause = fmt.Sprintf("the data is bad: the first training batch holds %v at element %d", batch[i], i)
 	}
 	return fmt.Errorf("xreg: train: %w: the loss is non-finite from the first step of the run (step %d, %s); %s; %s",

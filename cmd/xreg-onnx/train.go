@@ -111,9 +111,18 @@ func runTrain(c *cli.Context) error {
 	prog := newProgress(w, cfg.Epochs, ckpt)
 	cfg.Hooks = []xreg.Hooks{prog.hooks()}
 	cfg.Version = version
+	// A log is kept only beside a checkpoint it belongs to: a failed or interrupted run that left
+	// none cannot be resumed, and its error says what went wrong.
+	discardOrphanLog := func() {
+		if _, err := os.Stat(ckpt); err != nil {
+			logFile.Discard()
+		}
+	}
+	defer atInterrupt(discardOrphanLog)()
 	res, err := xreg.Train(m, train, reg, cfg)
 	prog.finish()
 	if err != nil {
+		discardOrphanLog()
 		return trainError(err)
 	}
 	if err := xreg.WriteResult(m, res); err != nil {
