@@ -52,7 +52,7 @@ var definedAtMinOpset = map[string]int64{
 	"Abs": 6, "Add": 7, "And": 7, "AveragePool": 7, "BatchNormalization": 7, "Cast": 6, "Ceil": 6, "Clip": 6,
 	"Concat": 4, "Constant": 1, "Conv": 1, "Cos": 7, "Div": 7, "Dropout": 7, "Elu": 6, "Equal": 7, "Exp": 6,
 	"Flatten": 1, "Floor": 6, "Gather": 1, "Gemm": 7, "GlobalAveragePool": 1, "Greater": 7, "HardSigmoid": 6,
-	"Identity": 1, "InstanceNormalization": 6, "LeakyRelu": 6, "Less": 7, "Log": 6, "MatMul": 1, "MaxPool": 1,
+	"Identity": 1, "InstanceNormalization": 6, "LRN": 1, "LeakyRelu": 6, "Less": 7, "Log": 6, "MatMul": 1, "MaxPool": 1,
 	"Mul": 7, "Neg": 6, "Not": 1, "Or": 7, "PRelu": 7, "Pad": 2, "Pow": 7, "Reciprocal": 6, "ReduceMean": 1,
 	"ReduceSum": 1, "Relu": 6, "Reshape": 5, "Selu": 6, "Shape": 1, "Sigmoid": 6, "Sin": 7, "Slice": 1,
 	"Softmax": 1, "Softplus": 1, "Softsign": 1, "Split": 2, "Sqrt": 6, "Squeeze": 1, "Sub": 7, "Tanh": 6,
