@@ -302,7 +302,7 @@ func placementOf(r Run) string {
 func learnRows(p string) []string {
 	return []string{
 		"3 cross-regularization (" + p + "), deterministic",
-		"6 cross-regularization (" + p + "), MC-averaged prediction (trainer, 8 draws)",
+		"6 cross-regularization (" + p + "), MC-averaged prediction (trainer's executor, -test-mc draws)",
 		"cross-regularization (" + p + "), fresh MC-8 in onnxruntime",
 		"cross-regularization (" + p + "), fresh MC-8 + temperature (fitted on reg MC)",
 		"export (" + p + "), deterministic, onnxruntime",
