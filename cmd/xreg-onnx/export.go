@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/export"
+	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -180,7 +182,11 @@ func printExport(w io.Writer, rep *export.Report, out string) {
 	}
 	for _, r := range rep.Regs {
 		if len(r.Value) > 0 { // empty when trained with --regs off (see the note)
-			fmt.Fprintf(w, "  %s %s at %s: %s\n", r.Kind, r.Mode, r.Point, learnedSummary(r))
+			rate := ""
+			if len(r.DropoutRate) == 1 {
+				rate = fmt.Sprintf(" (Gaussian dropout: rate %.4g, was %.4g)", r.DropoutRate[0], inject.DropoutRate(math.Exp(r.Init)))
+			}
+			fmt.Fprintf(w, "  %s %s at %s: %s%s\n", r.Kind, r.Mode, r.Point, learnedSummary(r), rate)
 		}
 	}
 	for _, n := range rep.Notes {

@@ -117,3 +117,57 @@ func TestInspectWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestDropoutPoint: inject --at Dropout turns a Dropout node (rate 0.2) into learnable Gaussian
+// dropout (σ0 = sqrt(0.2/0.8) = 0.5); after training, export reports the learned rate beside σ.
+func TestDropoutPoint(t *testing.T) {
+	dir := t.TempDir()
+	m, err := onnximport.Load(fixture("models", "mlp-ln-op13.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := m.Proto.Graph
+	relu := ""
+	for _, n := range gp.Node {
+		if n.GetOpType() == "Relu" {
+			relu = n.Output[0]
+			break
+		}
+	}
+	for _, n := range gp.Node {
+		for i, in := range n.Input {
+			if in == relu {
+				n.Input[i] = relu + "/dropped"
+			}
+		}
+	}
+	rate, err := onnximport.NewFloatTensor("", nil, []float32{0.2}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp.Node = append(gp.Node,
+		&onnxpb.NodeProto{Name: proto.String("rate"), OpType: proto.String("Constant"), Output: []string{"rate"},
+			Attribute: []*onnxpb.AttributeProto{{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: rate}}},
+		&onnxpb.NodeProto{Name: proto.String("dropout"), OpType: proto.String("Dropout"), Input: []string{relu, "rate"}, Output: []string{relu + "/dropped"}})
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	m.SortNodes()
+	model := filepath.Join(dir, "mlp-dropout.onnx")
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	injected, trained, final := filepath.Join(dir, "i.onnx"), filepath.Join(dir, "t.onnx"), filepath.Join(dir, "e.onnx")
+	out, err := command("inject", "--at", "^Dropout$", "-o", injected, model).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`dropout +Dropout .*multiplicative`).Match(out) {
+		t.Fatalf("inject --at Dropout (%v):\n%s", err, out)
+	}
+	if out, err := command("train", "--data", fixture("fmnist-small", "train-images-idx3-ubyte.gz"), "--limit", "96", "--reg-fraction", "0.25",
+		"--epochs", "1", "--batch-size", "24", "--reg-every", "1", "--mc", "2", "--reg-lr", "0.1", "-o", trained, injected).CombinedOutput(); err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	out, err = command("export", "-o", final, trained).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`at dropout: σ = [0-9.]+ \(Gaussian dropout: rate [0-9.]+, was 0\.2\)`).Match(out) {
+		t.Fatalf("export does not report the learned dropout rate (%v):\n%s", err, out)
+	}
+}
