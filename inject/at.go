@@ -27,7 +27,7 @@ func findAtPoints(g *onnximport.Graph, at *regexp.Regexp) ([]*point, error) {
 			continue
 		}
 		if nonFloatOps[n.OpType] {
-			return nil, fmt.Errorf("--at %q selects %v, whose output is not a float activation", at, n)
+			return nil, optionErr("At", at.String(), "selects %v, whose output is not a float activation", n)
 		}
 		p := &point{node: n, op: n.OpType, norm: n, generic: true}
 		if n.OpType == "Dropout" {
@@ -40,7 +40,7 @@ func findAtPoints(g *onnximport.Graph, at *regexp.Regexp) ([]*point, error) {
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--at %q matches no node's op type or name", at)
+		return nil, optionErr("At", at.String(), "matches no node's op type or name")
 	}
 	return out, nil
 }

@@ -53,8 +53,8 @@ func DefaultMagnitude(kind string) (float64, bool) {
 }
 
 // Options configures Apply and Plan. The zero value injects additive, per-layer noise with
-// σ0 = DefaultSigma0 after every normalization point, and no augmentation. Errors name the options
-// by the flags of `xreg-onnx inject` (--mode, --granularity, …).
+// σ0 = DefaultSigma0 after every normalization point, and no augmentation. A value that cannot be
+// honoured is an *OptionError naming the field (the CLI maps it to its flag).
 type Options struct {
 	// Mode is Additive (default) or Multiplicative.
 	Mode string
@@ -237,6 +237,27 @@ func modelName(m *onnximport.Model) string {
 	return "model"
 }
 
+// OptionError is an Options field whose value Apply and Plan cannot honour: Field names it
+// ("Mode", "Sigma0", …), Value is the value given, Err says why. The CLI maps Field to its flag.
+type OptionError struct {
+	Field string
+	Value any
+	Err   error
+}
+
+func (e *OptionError) Error() string {
+	if s, ok := e.Value.(string); ok {
+		return fmt.Sprintf("Options.%s %q: %v", e.Field, s, e.Err)
+	}
+	return fmt.Sprintf("Options.%s %v: %v", e.Field, e.Value, e.Err)
+}
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func optionErr(field string, value any, format string, args ...any) error {
+	return &OptionError{Field: field, Value: value, Err: fmt.Errorf(format, args...)}
+}
+
 // settings are validated Options.
 type settings struct {
 	mode, gran  string
@@ -256,20 +277,20 @@ func (o Options) settings() (*settings, error) {
 		s.mode = Additive
 	}
 	if s.mode != Additive && s.mode != Multiplicative {
-		return nil, fmt.Errorf("--mode %q is not supported (want %s or %s)", o.Mode, Additive, Multiplicative)
+		return nil, optionErr("Mode", o.Mode, "is not supported (want %s or %s)", Additive, Multiplicative)
 	}
 	if s.gran == "" {
 		s.gran = Layer
 	}
 	if s.gran != Layer && s.gran != Channel {
-		return nil, fmt.Errorf("--granularity %q is not supported (want %s or %s)", o.Granularity, Layer, Channel)
+		return nil, optionErr("Granularity", o.Granularity, "is not supported (want %s or %s)", Layer, Channel)
 	}
 	switch s.placement = o.Placement; s.placement {
 	case "":
 		s.placement = DefaultPlacement
 	case PostAffine, PreAffine:
 	default:
-		return nil, fmt.Errorf("--placement %q is not supported (want %s or %s)", o.Placement, PostAffine, PreAffine)
+		return nil, optionErr("Placement", o.Placement, "is not supported (want %s or %s)", PostAffine, PreAffine)
 	}
 	sigma0 := o.Sigma0
 	s.sigma0Set = sigma0 != 0
@@ -277,39 +298,39 @@ func (o Options) settings() (*settings, error) {
 		sigma0 = DefaultSigma0
 	}
 	if !(sigma0 > 0) || math.IsInf(sigma0, 0) {
-		return nil, fmt.Errorf("--sigma0 %v must be a positive finite number", o.Sigma0)
+		return nil, optionErr("Sigma0", o.Sigma0, "must be a positive finite number")
 	}
 	s.logSigma0 = math.Log(sigma0)
 	var err error
 	if o.Where != "" {
 		if s.where, err = regexp.Compile(o.Where); err != nil {
-			return nil, fmt.Errorf("--where %q: %w", o.Where, err)
+			return nil, optionErr("Where", o.Where, "%w", err)
 		}
 	}
 	if o.At != "" {
 		if s.at, err = regexp.Compile(o.At); err != nil {
-			return nil, fmt.Errorf("--at %q: %w", o.At, err)
+			return nil, optionErr("At", o.At, "%w", err)
 		}
 	}
 	if o.Skip != "" {
 		if s.skip, err = regexp.Compile(o.Skip); err != nil {
-			return nil, fmt.Errorf("--skip %q: %w", o.Skip, err)
+			return nil, optionErr("Skip", o.Skip, "%w", err)
 		}
 	}
 	switch s.norm = o.Norm; s.norm {
 	case "", NormL2:
 	case "l1":
-		return nil, fmt.Errorf("--norm l1 is not supported on ONNX weights: the L1 rule splits each gradient along sign(W) and stops weights at zero, which the trainer's Adam step on θ does not do (use `xreg-onnx linear --penalty l1` for linear models)")
+		return nil, optionErr("Norm", o.Norm, "is not supported on ONNX weights: the L1 rule splits each gradient along sign(W) and stops weights at zero, which the trainer's Adam step on θ does not do (use `xreg-onnx linear --penalty l1` for linear models)")
 	default:
-		return nil, fmt.Errorf("--norm %q is not supported (want %s)", o.Norm, NormL2)
+		return nil, optionErr("Norm", o.Norm, "is not supported (want %s)", NormL2)
 	}
 	for _, k := range o.Augment {
 		k = strings.TrimSpace(k)
 		if _, ok := DefaultMagnitude(k); !ok {
-			return nil, fmt.Errorf("--augment %q is not supported (want some of %s)", k, strings.Join(AugmentKinds(), ", "))
+			return nil, optionErr("Augment", k, "is not supported (want some of %s)", strings.Join(AugmentKinds(), ", "))
 		}
 		if slices.Contains(s.augment, k) {
-			return nil, fmt.Errorf("--augment %q is listed twice", k)
+			return nil, optionErr("Augment", k, "is listed twice")
 		}
 		s.augment = append(s.augment, k)
 	}
@@ -322,10 +343,10 @@ func (o Options) settings() (*settings, error) {
 	}
 	for k, v := range o.AugmentInit {
 		if _, ok := s.magnitude[k]; !ok {
-			return nil, fmt.Errorf("--augment-init sets %q, which is not among the augmentations %v", k, s.augment)
+			return nil, optionErr("AugmentInit", k, "is not among the augmentations %v", s.augment)
 		}
 		if !(v >= 0) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("--augment-init %s=%v: a magnitude must be a finite number ≥ 0", k, v)
+			return nil, optionErr("AugmentInit", fmt.Sprintf("%s=%v", k, v), "a magnitude must be a finite number ≥ 0")
 		}
 		s.magnitude[k] = v
 	}

@@ -108,7 +108,7 @@ func runFinetune(c *cli.Context) error {
 		prog.finish()
 	}
 	if err != nil {
-		return configError("finetune", err) // a training setting is named by its flag
+		return injectError("finetune", configError("finetune", err)) // a setting is named by its flag
 	}
 	printSummary(c.App.Writer, res.Report)
 	fmt.Fprintf(c.App.Writer, "wrote %s (models in %s; %.0f s)\n", filepath.Join(out, "report.html"), filepath.Join(out, "models"), res.Seconds)

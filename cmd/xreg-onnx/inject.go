@@ -94,7 +94,7 @@ func runInject(c *cli.Context) error {
 	if c.Bool("dry-run") {
 		rep, err := inject.Plan(m, opt)
 		if err != nil {
-			return err
+			return injectError("inject: "+in, err)
 		}
 		if err := rep.WriteTable(w); err != nil {
 			return err
@@ -111,7 +111,7 @@ func runInject(c *cli.Context) error {
 	}
 	rep, err := inject.Apply(m, opt)
 	if err != nil {
-		return err
+		return injectError("inject: "+in, err)
 	}
 	if err := m.Save(out); err != nil {
 		return fmt.Errorf("inject: %w", err)
@@ -174,4 +174,27 @@ func summary(rep *inject.Report) string {
 		return fmt.Sprintf("%d noise, %d weight-norm and %d augmentation parameters", noise, norm, aug)
 	}
 	return fmt.Sprintf("%d noise and %d augmentation parameters", noise, aug)
+}
+
+// injectOptionFlags names the flag of every inject.Options field.
+var injectOptionFlags = map[string]string{
+	"Mode": "mode", "Granularity": "granularity", "Placement": "placement", "Sigma0": "sigma0", "Where": "where",
+	"At": "at", "Skip": "skip", "Norm": "norm", "Augment": "augment", "AugmentInit": "augment-init",
+}
+
+// injectError maps an *inject.OptionError to the flag that set the field, after prefix (the
+// command and model); other errors pass through.
+func injectError(prefix string, err error) error {
+	var oe *inject.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	flag, ok := injectOptionFlags[oe.Field]
+	if !ok {
+		return err
+	}
+	if s, ok := oe.Value.(string); ok {
+		return fmt.Errorf("%s: --%s %q: %w", prefix, flag, s, oe.Err)
+	}
+	return fmt.Errorf("%s: --%s %v: %w", prefix, flag, oe.Value, oe.Err)
 }

@@ -173,3 +173,22 @@ func TestInjectErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectOptionErrors: a setting inject cannot honour is named by its flag, not by the
+// library's Options field.
+func TestInjectOptionErrors(t *testing.T) {
+	model := filepath.Join("..", "..", "testdata", "models", "cnn-bn.onnx")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dry-run", "--mode", "both", model}, `inject: --mode "both": is not supported (want additive or multiplicative)`},
+		{[]string{"--dry-run", "--at", "Nope", model}, `inject: --at "Nope": matches no node's op type or name`},
+		{[]string{"--dry-run", "--augment", "rotate,rotate", model}, `inject: --augment "rotate": is listed twice`},
+	} {
+		_, err := runInjectCLI(tc.args...)
+		if want := strings.Replace(tc.want, "inject: ", "inject: "+model+": ", 1); err == nil || err.Error() != want {
+			t.Errorf("inject %v: error %v, want %q", tc.args, err, want)
+		}
+	}
+}
