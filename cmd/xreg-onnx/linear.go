@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -28,7 +27,7 @@ func tabularFlags() []cli.Flag {
 		&cli.IntFlag{Name: "reg-every", Value: linear.DefaultSettings().RegEvery, Usage: "one norm update every N training steps (> 0)"},
 		&cli.Float64Flag{Name: "reg-lr", Value: linear.DefaultSettings().RegLR, Usage: "norm step as a fraction of 1/curvature of the regularization loss (> 0)"},
 		&cli.StringFlag{Name: "plot", Usage: "write a PNG: the coefficient path against the grid search (linear) or the fit (spline)"},
-		&cli.BoolFlag{Name: "force", Usage: "overwrite an existing --plot file"},
+		forceFlag(),
 	}
 }
 
@@ -67,16 +66,14 @@ func tabularSettings(c *cli.Context) linear.Settings {
 	return s
 }
 
-// checkPlot refuses an existing --plot file without --force, before any work is done.
+// checkPlot applies the overwrite policy to --plot before any work is done: never one of the
+// CSV inputs, and an existing file only with --force.
 func checkPlot(c *cli.Context, cmd string) error {
 	p := c.String("plot")
-	if p == "" || c.Bool("force") {
+	if p == "" {
 		return nil
 	}
-	if _, err := os.Stat(p); err == nil {
-		return fmt.Errorf("%s: --plot %s exists (use --force to overwrite)", cmd, p)
-	}
-	return nil
+	return checkOutputsOf(c, cmd, "--plot", []string{p}, c.String("data"), c.String("reg-data"), c.String("test-data"))
 }
 
 func writePlot(c *cli.Context, cmd string, draw func(io.Writer) error) error {

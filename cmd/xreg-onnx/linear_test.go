@@ -40,7 +40,7 @@ func TestLinearAndSplineCommands(t *testing.T) {
 			wantOut: []string{"cross-regularization", "grid search", "bmi", "(intercept)"}},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--steps", "2000", "--warmup", "100", "--plot", plot},
 			wantOut: []string{"ridge α", "plot written"}},
-		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--plot", plot}, wantErr: "--plot " + plot + " exists"},
+		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--plot", plot}, wantErr: "output " + plot + " exists; pass --force to replace it, or choose another file with --plot"},
 		{args: []string{"spline", "--data", tr, "--reg-data", rg, "--target", "y", "--x", "x", "--implicit", "--plot", plot, "--force"},
 			wantOut: []string{"17 basis functions", "cross-regularization", "plot written"}},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "nope"}, wantErr: `no column "nope"`},

@@ -29,6 +29,11 @@ func forceFlag() cli.Flag {
 // checkOutputs applies the overwrite policy before cmd writes anything: outputs must not be any
 // of inputs, nor each other, and must not exist unless --force. Errors name the file and the flag.
 func checkOutputs(c *cli.Context, cmd string, outputs []string, inputs ...string) error {
+	return checkOutputsOf(c, cmd, "--output", outputs, inputs...)
+}
+
+// checkOutputsOf is checkOutputs for outputs named by another flag than --output.
+func checkOutputsOf(c *cli.Context, cmd, flag string, outputs []string, inputs ...string) error {
 	err := atomicfile.CheckOutputs(outputs, inputs, c.Bool("force"))
 	if err == nil {
 		return nil
@@ -36,9 +41,9 @@ func checkOutputs(c *cli.Context, cmd string, outputs []string, inputs ...string
 	msg := strings.TrimPrefix(err.Error(), "atomicfile: ")
 	switch {
 	case errors.Is(err, atomicfile.ErrExists):
-		return fmt.Errorf("%s: %s; pass --force to replace it, or choose another file with --output", cmd, msg)
+		return fmt.Errorf("%s: %s; pass --force to replace it, or choose another file with %s", cmd, msg, flag)
 	case errors.Is(err, atomicfile.ErrIsInput):
-		return fmt.Errorf("%s: %s; choose another file with --output", cmd, msg)
+		return fmt.Errorf("%s: %s; choose another file with %s", cmd, msg, flag)
 	}
 	return fmt.Errorf("%s: %s", cmd, msg)
 }
