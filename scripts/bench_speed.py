@@ -331,7 +331,7 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         "the wall time, and CPU ratio its ratio; RSS is each process's peak "
         "resident memory; first step is the wall time from the process's start to the end of its "
         "first step; φ overhead is the time of one φ update (K = 4 noisy passes over a batch) "
-        "divided by 30 θ steps (r = 30). GFLOP/s counts the multiply-adds of every convolution "
+        "divided by 30 θ steps (r = 30), in wall time and in CPU time. GFLOP/s counts the multiply-adds of every convolution "
         "and linear layer, ×2 FLOP, ×3 passes (`bench_speed.py --flops`); the float32 peak of one "
         f"core is ≈ {peak_gflops() or 0:.0f} GFLOP/s (two AVX2 FMA pipes at the reported clock)."
     )
@@ -352,6 +352,9 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         ratio = ts / xs if ts and xs else None
         rss = xr / tr if tr and xr else None
         over = f"{100 * ph / (30 * xs):.1f} %" if ph and xs else "—"
+        pc, xc1 = best(recs["xreg"], "phi_cpu_s"), best(recs["xreg"], "cpu_step_s")
+        if pc and xc1:
+            over += f", CPU {100 * pc / (30 * xc1):.1f} %"
         if ph and any(r.get("phi_cold") for r in recs["xreg"]):
             over += " (cold)"
         tc, xc = best(recs["torch"], "cpu_step_s"), best(recs["xreg"], "cpu_step_s")

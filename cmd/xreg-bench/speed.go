@@ -23,6 +23,7 @@ type speedRecord struct {
 	StepS       float64 `json:"step_s"`        // median θ step after the first
 	CPUStepS    float64 `json:"cpu_step_s"`    // median CPU time (user + system, all threads) of those steps
 	PhiS        float64 `json:"phi_s"`         // one φ update (K noisy passes + backward + step)
+	PhiCPUS     float64 `json:"phi_cpu_s"`     // its CPU time
 	FirstStepAt float64 `json:"first_step_at"` // Unix time at the end of the first θ step
 	PeakRSSMB   float64 `json:"peak_rss_mb"`   // VmHWM
 	Steps       int     `json:"steps"`
@@ -79,7 +80,7 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 	// Step k (1-based) ends at marks[k-1]; even steps include a φ update. The first θ step and
 	// the first φ update (step 2) are warm-ups (output buffers, oneDNN primitives): the φ time
 	// comes from a later one when there is one (steps ≥ 4), else from step 2 (PhiCold).
-	var theta, thetaCPU, thetaPhi []float64
+	var theta, thetaCPU, thetaPhi, thetaPhiCPU []float64
 	for k := 2; k <= len(marks); k++ {
 		d := marks[k-1].Sub(marks[k-2]).Seconds()
 		switch {
@@ -88,11 +89,13 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 			thetaCPU = append(thetaCPU, cpu[k-1]-cpu[k-2])
 		case k > 2 || len(marks) < 4:
 			thetaPhi = append(thetaPhi, d)
+			thetaPhiCPU = append(thetaPhiCPU, cpu[k-1]-cpu[k-2])
 		}
 	}
 	rec := speedRecord{
 		StepS:       median(theta),
 		CPUStepS:    median(thetaCPU),
+		PhiCPUS:     max(0, median(thetaPhiCPU)-median(thetaCPU)),
 		PhiS:        max(0, median(thetaPhi)-median(theta)),
 		FirstStepAt: float64(marks[0].UnixNano()) / 1e9,
 		PeakRSSMB:   peakRSSMB(),
