@@ -59,6 +59,12 @@ var definedAtMinOpset = map[string]int64{
 	"Tile": 6, "Transpose": 1, "Unsqueeze": 1,
 }
 
+// otherDTypeOnly lists claimed ops whose every conformance case has data the executor cannot take,
+// and where they are checked instead.
+var otherDTypeOnly = map[string]string{
+	"Einsum": "every case of libonnx-testdata is float64; TestZooOpsORT checks its equations against onnxruntime",
+}
+
 // constOnlyOps are claimed for shape arithmetic on build-time constants only (Build folds them);
 // the conformance cases feed them data, which Build refuses, so they need no passing case. The
 // zoo's vit and swin exports (TestZoo) exercise them.
@@ -172,6 +178,14 @@ func TestConformance(t *testing.T) {
 				case confFail:
 					t.Errorf("op %s, case %s: %s", op, name, r.Reason)
 				}
+			}
+			if why, ok := otherDTypeOnly[op]; ok && passed == 0 {
+				for _, name := range names {
+					if results[name].Status != confDType {
+						t.Errorf("op %s is in otherDTypeOnly but case %s is %s: remove it from the list", op, name, results[name].Status)
+					}
+				}
+				t.Skipf("op %s: %s", op, why)
 			}
 			if passed == 0 && constOnlyOps[op] {
 				t.Skipf("op %s is supported on build-time constants only; its %d cases feed data", op, len(names))

@@ -55,7 +55,7 @@ var ops = map[string]opSpec{
 	"Softplus": {since: 1}, "Softsign": {since: 1}, "LeakyRelu": {since: 6}, "Elu": {since: 6},
 	"Selu": {since: 6}, "HardSigmoid": {since: 6}, "HardSwish": {since: 14},
 	"PRelu": {since: 7}, "Max": {since: 8}, "Min": {since: 8}, "Sum": {since: 8},
-	"ReduceSum": {since: 1}, "ReduceMax": {since: 1}, "ReduceMin": {since: 1}, "LRN": {since: 1},
+	"ReduceSum": {since: 1}, "ReduceMax": {since: 1}, "ReduceMin": {since: 1}, "LRN": {since: 1}, "Einsum": {since: 12},
 	// Instance and group normalization (ops_norm.go).
 	"InstanceNormalization": {since: 6, check: checkInstanceNorm},
 	"GroupNormalization":    {since: 18, check: checkGroupNorm},
