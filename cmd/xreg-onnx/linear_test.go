@@ -46,7 +46,7 @@ func TestLinearAndSplineCommands(t *testing.T) {
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "nope"}, wantErr: `no column "nope"`},
 		{args: []string{"inject", "--dry-run", "--norm", "l2", "--where", "Gemm", "../../testdata/models/cnn-bn.onnx"},
 			wantOut: []string{"xreg.norm.fc.Gemm.log_rho  norm l2", "0 noise, 1 weight-norm and 0 augmentation parameters"}},
-		{args: []string{"inject", "--dry-run", "--norm", "l1", "../../testdata/models/cnn-bn.onnx"}, wantErr: "--norm l1 is not supported on ONNX weights"},
+		{args: []string{"inject", "--dry-run", "--norm", "l1", "../../testdata/models/cnn-bn.onnx"}, wantErr: `--norm "l1": is not supported on ONNX weights`},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--penalty", "l3"}, wantErr: `--penalty "l3"`},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--reg-fraction", "0"}, wantErr: "--reg-fraction"},
 		{args: []string{"linear", "--data", diabetesCSV, "--target", "y", "--steps", "0"}, wantErr: "--steps 0: want a value in [1,"},
