@@ -36,7 +36,9 @@ func DecodeImage(path string) (img image.Image, err error) {
 }
 
 // DecodeImageBytes is DecodeImage for an image already in memory; name is used in errors.
-func DecodeImageBytes(name string, data []byte) (image.Image, error) { return decodeImageBytes(name, data) }
+func DecodeImageBytes(name string, data []byte) (image.Image, error) {
+	return decodeImageBytes(name, data)
+}
 
 func decodeImageBytes(path string, data []byte) (img image.Image, err error) {
 	defer recoverDecoder(path, &err)
