@@ -26,7 +26,7 @@ func loadFolder(root string, opt Options) (*raw, error) {
 			return nil, fmt.Errorf("dataset: %s: %w", root, err)
 		}
 	} else if len(opt.Shape) != 3 || (opt.Shape[0] != 1 && opt.Shape[0] != 3) {
-		return nil, fmt.Errorf("dataset: %s: an image folder needs Options.Shape [C H W] with C = 1 or 3 (the model's input size), got %v", root, opt.Shape)
+		return nil, &OptionError{Path: root, Field: "Shape", Reason: fmt.Sprintf("an image folder needs a shape [C H W] with C = 1 or 3 (the model's input size), got %v", opt.Shape)}
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {

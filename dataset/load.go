@@ -55,7 +55,7 @@ func Load(path string, opt Options) (set *Set, err error) {
 	}
 	if opt.Shape != nil {
 		if err := checkShape(opt.Shape); err != nil {
-			return nil, fmt.Errorf("dataset: %s: Options.Shape: %w", path, err)
+			return nil, &OptionError{Path: path, Field: "Shape", Reason: err.Error()}
 		}
 	}
 	fi, err := os.Stat(path)
@@ -102,7 +102,7 @@ func (r *raw) finish(path string, opt Options) (*Set, error) {
 	classes := r.classes
 	switch {
 	case opt.Classes > 0 && r.classes > opt.Classes:
-		return nil, fmt.Errorf("dataset: %s: %d classes but Options.Classes is %d", path, r.classes, opt.Classes)
+		return nil, &OptionError{Path: path, Field: "Classes", Reason: fmt.Sprintf("%d classes but %d expected", r.classes, opt.Classes)}
 	case opt.Classes > 0:
 		classes = opt.Classes
 	}
@@ -129,12 +129,12 @@ func (r *raw) finish(path string, opt Options) (*Set, error) {
 	}
 	if opt.Shape != nil && !slices.Equal(opt.Shape, r.shape) {
 		if prod(opt.Shape) != prod(r.shape) {
-			return nil, fmt.Errorf("dataset: %s: examples of shape %v (%d values) do not fit Options.Shape %v (%d values)",
-				r.xName, r.shape, prod(r.shape), opt.Shape, prod(opt.Shape))
+			return nil, &OptionError{Path: r.xName, Field: "Shape", Reason: fmt.Sprintf("examples of shape %v (%d values) do not fit the expected shape %v (%d values)",
+				r.shape, prod(r.shape), opt.Shape, prod(opt.Shape))}
 		}
 		if r.arrays && !opt.ChannelsLast && layoutChange(r.shape, opt.Shape) {
-			return nil, fmt.Errorf("dataset: %s: examples of shape %v look channels-last but Options.Shape is %v; set Options.ChannelsLast to transpose them",
-				r.xName, r.shape, opt.Shape)
+			return nil, &OptionError{Path: r.xName, Field: "ChannelsLast", Reason: fmt.Sprintf("examples of shape %v look channels-last but the expected shape is %v; transpose them",
+				r.shape, opt.Shape)}
 		}
 		r.shape = slices.Clone(opt.Shape)
 	}
@@ -315,7 +315,8 @@ func labelsPath(inputs string, candidates ...string) (string, error) {
 }
 
 // OptionError says that loading Path needs an Options field the caller did not give, or gave a
-// value that does not fit: Field names it ("Labels", "XKey", …), Reason says what is missing. The
+// value that does not fit: Field names it ("Labels", "XKey", "Shape", "Classes", "ChannelsLast",
+// …), Reason says what is missing or does not fit. The
 // CLI maps Field to its flag.
 type OptionError struct {
 	Path, Field, Reason string

@@ -62,6 +62,25 @@ type Options struct {
 	Version string
 }
 
+// OptionError is an Options field whose value Apply cannot honour: Field names it ("MC",
+// "Temperature", …), Value is the value given, With names the field it excludes when both are set
+// ("" otherwise), Err says why. The CLI maps the fields to its flags.
+type OptionError struct {
+	Field string
+	Value any
+	With  string
+	Err   error
+}
+
+func (e *OptionError) Error() string {
+	if e.With != "" {
+		return fmt.Sprintf("Options.%s and Options.%s exclude each other (%v)", e.Field, e.With, e.Err)
+	}
+	return fmt.Sprintf("Options.%s %v: %v", e.Field, e.Value, e.Err)
+}
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
 // Learned is the trained value of one regularization parameter, as recorded in MetadataRegs.
 type Learned struct {
 	// Name, Kind, Mode, Granularity, Point and Op are those of the inject.Reg.
@@ -142,7 +161,7 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 	}
 	if mode, _ := m.Metadata(MetadataTrainRegs); mode == "off" {
 		if opt.MC > 0 {
-			return nil, fmt.Errorf("--mc %d: the model was trained with --regs off, without noise: there is no learned σ to freeze", opt.MC)
+			return nil, &OptionError{Field: "MC", Value: opt.MC, Err: fmt.Errorf("the model was trained with regs off (%s %q), without noise: there is no learned σ to freeze", MetadataTrainRegs, mode)}
 		}
 		for i := range rep.Regs {
 			rep.Regs[i].Value, rep.Regs[i].Sigma = nil, nil
@@ -213,11 +232,11 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 		}
 	case opt.MC > 0:
 		if shapeErr != nil {
-			return nil, fmt.Errorf("--mc needs static per-example shapes at every noise point: %w", shapeErr)
+			return nil, &OptionError{Field: "MC", Value: opt.MC, Err: fmt.Errorf("the ensemble needs static per-example shapes at every noise point: %w", shapeErr)}
 		}
 		rep.Method, rep.MC, rep.Seed, rep.Output = MC, opt.MC, opt.Seed, Probabilities
 		if err := buildMC(ed, det, regs, rep.Regs, shapes, out, opt.MC, opt.Seed); err != nil {
-			return nil, err
+			return nil, &OptionError{Field: "MC", Value: opt.MC, Err: err}
 		}
 	}
 
@@ -249,13 +268,18 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 func (o Options) check() error {
 	switch {
 	case o.MC < 0:
-		return fmt.Errorf("--mc %d: want a positive number of draws", o.MC)
+		return &OptionError{Field: "MC", Value: o.MC, Err: errors.New("want a positive number of draws")}
 	case o.Temperature < 0 || math.IsNaN(o.Temperature) || math.IsInf(o.Temperature, 0):
-		return fmt.Errorf("temperature %v: want a positive finite number", o.Temperature)
+		return &OptionError{Field: "Temperature", Value: o.Temperature, Err: errors.New("want a positive finite number")}
 	case o.Temperature > 0 && o.Calibration != nil:
 		return errors.New("give a temperature or calibration data to fit one, not both")
 	case o.MC > 0 && (o.Temperature > 0 || o.Calibration != nil):
-		return errors.New("--mc and --temperature exclude each other (the ensemble averages probabilities; a temperature scales one pass's logits)")
+		with := "Temperature"
+		if o.Calibration != nil {
+			with = "Calibration"
+		}
+		return &OptionError{Field: "MC", Value: o.MC, With: with,
+			Err: errors.New("the ensemble averages probabilities; a temperature scales one pass's logits")}
 	}
 	if o.Calibration != nil {
 		if err := o.Calibration.Validate(); err != nil {

@@ -327,9 +327,9 @@ func TestBadInput(t *testing.T) {
 		{name: "value shape drifted", inject: &inject.Options{}, edit: editRegs(func(regs []inject.Reg) {
 			regs[1].Shape = []int{-1, 32, 14, 14}
 		}), want: "has per-example shape [64 14 14], but [32 14 14] when injected (shape drift)"},
-		{name: "negative mc", inject: &inject.Options{}, opt: export.Options{MC: -1}, want: "--mc -1: want a positive number of draws"},
-		{name: "mc and temperature", inject: &inject.Options{}, opt: export.Options{MC: 2, Temperature: 2}, want: "--mc and --temperature exclude each other"},
-		{name: "NaN temperature", inject: &inject.Options{}, opt: export.Options{Temperature: math.NaN()}, want: "temperature NaN: want a positive finite number"},
+		{name: "negative mc", inject: &inject.Options{}, opt: export.Options{MC: -1}, want: "Options.MC -1: want a positive number of draws"},
+		{name: "mc and temperature", inject: &inject.Options{}, opt: export.Options{MC: 2, Temperature: 2}, want: "Options.MC and Options.Temperature exclude each other"},
+		{name: "NaN temperature", inject: &inject.Options{}, opt: export.Options{Temperature: math.NaN()}, want: "Options.Temperature NaN: want a positive finite number"},
 		{name: "unknown output", inject: &inject.Options{}, opt: export.Options{ScoreOutput: "probs"}, want: `the model has no output "probs" (outputs: "logits")`},
 	} {
 		t.Run(test.name, func(t *testing.T) {
@@ -367,4 +367,33 @@ func prod(dims []int) int {
 		n *= d
 	}
 	return n
+}
+
+// TestOptionErrorFields: a setting Apply cannot honour is an *export.OptionError naming the field
+// (and the one it excludes), so that the CLI can name its flags.
+func TestOptionErrorFields(t *testing.T) {
+	for _, test := range []struct {
+		name        string
+		opt         export.Options
+		field, with string
+	}{
+		{"negative mc", export.Options{MC: -1}, "MC", ""},
+		{"mc and temperature", export.Options{MC: 2, Temperature: 2}, "MC", "Temperature"},
+		{"infinite temperature", export.Options{Temperature: math.Inf(1)}, "Temperature", ""},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			m := load(t, "cnn-bn")
+			if _, err := inject.Apply(m, inject.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := export.Apply(m, test.opt)
+			var oe *export.OptionError
+			if !errors.As(err, &oe) {
+				t.Fatalf("error %v is not an *export.OptionError", err)
+			}
+			if oe.Field != test.field || oe.With != test.with {
+				t.Errorf("field %q with %q, want %q with %q (%v)", oe.Field, oe.With, test.field, test.with, err)
+			}
+		})
+	}
 }

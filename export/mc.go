@@ -17,13 +17,13 @@ func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, le
 	shapes map[string][]int, s *scores, k int, seed int64) error {
 	g := det.Graph
 	if len(g.Outputs) != 1 {
-		return fmt.Errorf("--mc averages the one output of a classifier; the model has %d outputs", len(g.Outputs))
+		return fmt.Errorf("the ensemble averages the one output of a classifier; the model has %d outputs", len(g.Outputs))
 	}
 
 	// Replicate every input k times along the batch axis.
 	for _, in := range g.Inputs {
 		if len(shapes[in.Name]) == 0 {
-			return fmt.Errorf("--mc replicates the inputs along their batch axis 0; input %q is a scalar", in.Name)
+			return fmt.Errorf("the ensemble replicates the inputs along their batch axis 0; input %q is a scalar", in.Name)
 		}
 		copies := make([]string, k)
 		for i := range copies {
@@ -42,13 +42,13 @@ func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, le
 		}
 		sh := shapes[r.Value]
 		if len(sh) < 1 {
-			return fmt.Errorf("--mc: the shape of %q (noise point %s) could not be inferred", r.Value, r.Point)
+			return fmt.Errorf("the shape of %q (noise point %s) could not be inferred", r.Value, r.Point)
 		}
 		d := sh[1:]
 		size := 1
 		for _, v := range d {
 			if v <= 0 {
-				return fmt.Errorf("--mc needs static per-example shapes; %q (noise point %s) has shape %v", r.Value, r.Point, sh)
+				return fmt.Errorf("the ensemble needs static per-example shapes; %q (noise point %s) has shape %v", r.Value, r.Point, sh)
 			}
 			size *= v
 		}
@@ -74,15 +74,15 @@ func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, le
 		merge := append([]int64{-1}, ints64(d)...)
 		cn, err := ed.Initializer(onnximport.NewFloatTensor("xreg.mc."+base+".noise", append([]int{k, 1}, d...), noise))
 		if err != nil {
-			return fmt.Errorf("--mc: %w", err)
+			return fmt.Errorf("building the ensemble: %w", err)
 		}
 		sn, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc."+base+".split", []int{len(split)}, split))
 		if err != nil {
-			return fmt.Errorf("--mc: %w", err)
+			return fmt.Errorf("building the ensemble: %w", err)
 		}
 		mn, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc."+base+".merge", []int{len(merge)}, merge))
 		if err != nil {
-			return fmt.Errorf("--mc: %w", err)
+			return fmt.Errorf("building the ensemble: %w", err)
 		}
 		prefix := "xreg/mc/" + base
 		op := "Add"
@@ -99,13 +99,13 @@ func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, le
 	// Average the k draws' probabilities at the output.
 	sh := shapes[s.name]
 	if len(sh) != 2 || sh[1] <= 0 {
-		return fmt.Errorf("--mc needs class scores of shape [N, classes]; output %q has shape %v", s.name, sh)
+		return fmt.Errorf("the ensemble needs class scores of shape [N, classes]; output %q has shape %v", s.name, sh)
 	}
 	internal := renameOutput(ed, s, "xreg/mc/scores")
 	shape := []int64{int64(k), -1, int64(sh[1])}
 	shn, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc.draws", []int{3}, shape))
 	if err != nil {
-		return fmt.Errorf("--mc: %w", err)
+		return fmt.Errorf("building the ensemble: %w", err)
 	}
 	draws := ed.Node("xreg/mc/draws", "Reshape", []string{internal, shn}, "")
 	nodes := []*onnxpb.NodeProto{draws}
@@ -119,7 +119,7 @@ func buildMC(ed *onnximport.Editor, det *onnximport.Model, regs []inject.Reg, le
 	if det.Opset >= 18 { // ReduceMean takes its axes as an input from opset 18
 		an, err := ed.Initializer(onnximport.NewIntTensor("xreg.mc.axes", []int{1}, []int64{0}))
 		if err != nil {
-			return fmt.Errorf("--mc: %w", err)
+			return fmt.Errorf("building the ensemble: %w", err)
 		}
 		mean = ed.Node("xreg/mc/mean", "ReduceMean", []string{last, an}, s.name, onnximport.AttrInt("keepdims", 0))
 	} else {
@@ -144,15 +144,15 @@ func affineScale(g *onnximport.Graph, r inject.Reg, d []int) ([]float64, error) 
 		return nil, nil
 	}
 	if r.Mode == inject.Multiplicative {
-		return nil, fmt.Errorf("--mc: noise point %s is multiplicative and pre-affine; the frozen ensemble supports "+
+		return nil, fmt.Errorf("noise point %s is multiplicative and pre-affine; the frozen ensemble supports "+
 			"pre-affine noise in additive mode only", r.Point)
 	}
 	if len(r.Affine.Inputs) < 2 {
-		return nil, fmt.Errorf("--mc: noise point %s records no scale input of %q", r.Point, r.Affine.Node)
+		return nil, fmt.Errorf("noise point %s records no scale input of %q", r.Point, r.Affine.Node)
 	}
 	t, ok := g.ConstValue(r.Affine.Inputs[1])
 	if !ok || t.DType != onnximport.Float32 {
-		return nil, fmt.Errorf("--mc: the scale %q of %q (noise point %s) is not a float32 constant", r.Affine.Inputs[1], r.Affine.Node, r.Point)
+		return nil, fmt.Errorf("the scale %q of %q (noise point %s) is not a float32 constant", r.Affine.Inputs[1], r.Affine.Node, r.Point)
 	}
 	dims, vals := t.Dims, t.Floats()
 	if r.Op != "LayerNormalization" { // one γ per channel, channel axis 1 of the value
@@ -170,7 +170,7 @@ func affineScale(g *onnximport.Graph, r inject.Reg, d []int) ([]float64, error) 
 		}
 	}
 	if !broadcasts(dims, d) {
-		return nil, fmt.Errorf("--mc: the scale %q of shape %v does not broadcast to %q of per-example shape %v",
+		return nil, fmt.Errorf("the scale %q of shape %v does not broadcast to %q of per-example shape %v",
 			r.Affine.Inputs[1], t.Dims, r.Value, d)
 	}
 	idx := broadcastIndex(dims, d)

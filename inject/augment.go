@@ -47,7 +47,7 @@ func (ed *editor) mul(name string, a, b term) term {
 func (ed *editor) addAugment(s *settings, opset int64) ([]Reg, error) {
 	x, err := ed.imageInput()
 	if err != nil {
-		return nil, err
+		return nil, &OptionError{Field: "Augment", Value: strings.Join(s.augment, ","), Err: err}
 	}
 	h, w := x.Shape[2], x.Shape[3]
 	const pre = "xreg/augment/"
@@ -161,7 +161,8 @@ func (ed *editor) magnitudeParam(kind string, init float64) string {
 	return ed.initializer(name, []int{1}, float32(init))
 }
 
-// imageInput returns the model's one float input, checked to be N×C×H×W with static C, H, W.
+// imageInput returns the model's one float input, checked to be N×C×H×W with static C, H, W; its
+// errors say what augmentation needs (the caller names Options.Augment).
 func (ed *editor) imageInput() (*onnximport.Value, error) {
 	var floats []*onnximport.Value
 	for _, v := range ed.m.Graph.Inputs {
@@ -174,11 +175,11 @@ func (ed *editor) imageInput() (*onnximport.Value, error) {
 		for i, v := range floats {
 			names[i] = fmt.Sprintf("%q", v.Name)
 		}
-		return nil, fmt.Errorf("--augment needs exactly one floating-point image input; the model has %d (%s)", len(floats), strings.Join(names, ", "))
+		return nil, fmt.Errorf("needs exactly one floating-point image input; the model has %d (%s)", len(floats), strings.Join(names, ", "))
 	}
 	x := floats[0]
 	if x.DType != onnximport.Float32 {
-		return nil, fmt.Errorf("--augment needs a float32 image input; input %q is %v", x.Name, x.DType)
+		return nil, fmt.Errorf("needs a float32 image input; input %q is %v", x.Name, x.DType)
 	}
 	ok := x.HasShape && len(x.Shape) == 4
 	for i := 1; ok && i < 4; i++ {
@@ -189,10 +190,10 @@ func (ed *editor) imageInput() (*onnximport.Value, error) {
 		if x.HasShape {
 			got = "shape " + formatShape(x.Shape)
 		}
-		return nil, fmt.Errorf("--augment needs an image input N×C×H×W with static C, H and W; input %q has %s", x.Name, got)
+		return nil, fmt.Errorf("needs an image input N×C×H×W with static C, H and W; input %q has %s", x.Name, got)
 	}
 	if ed.isGraphOutput(x.Name) {
-		return nil, fmt.Errorf("--augment: input %q is also a graph output, which is not supported", x.Name)
+		return nil, fmt.Errorf("input %q is also a graph output, which is not supported", x.Name)
 	}
 	return x, nil
 }
@@ -252,12 +253,12 @@ func raiseOpset(m *onnximport.Model, mp *onnxpb.ModelProto) (int64, error) {
 	for _, n := range m.Graph.Nodes {
 		from, ok := raiseSafeFrom[n.OpType]
 		if !ok {
-			return 0, fmt.Errorf("--augment needs opset ≥ %d (GridSample) and the model has opset %d; %v: op %s was not checked for changes "+
+			return 0, fmt.Errorf("needs opset ≥ %d (GridSample) and the model has opset %d; %v: op %s was not checked for changes "+
 				"between these opsets, so the opset is not raised; convert the model first (onnx.version_converter.convert_version(model, %d))",
 				augmentOpset, m.Opset, n, n.OpType, augmentOpset)
 		}
 		if m.Opset < from {
-			return 0, fmt.Errorf("--augment needs opset ≥ %d (GridSample) and the model has opset %d; %v: op %s changed meaning at opset %d, "+
+			return 0, fmt.Errorf("needs opset ≥ %d (GridSample) and the model has opset %d; %v: op %s changed meaning at opset %d, "+
 				"so the opset cannot be raised safely; convert the model first (onnx.version_converter.convert_version(model, %d))",
 				augmentOpset, m.Opset, n, n.OpType, from, augmentOpset)
 		}

@@ -426,7 +426,7 @@ func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 	if len(s.augment) > 0 {
 		from, err := raiseOpset(m, ed.Proto())
 		if err != nil {
-			return nil, fmt.Errorf("inject: %s: %w", name, err)
+			return nil, fmt.Errorf("inject: %s: %w", name, &OptionError{Field: "Augment", Value: strings.Join(s.augment, ","), Err: err})
 		}
 		if from != 0 {
 			rep.RaisedFrom, rep.Opset = from, augmentOpset

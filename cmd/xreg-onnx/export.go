@@ -101,12 +101,12 @@ func runExport(c *cli.Context) error {
 	if c.String("report") != "" && (opt.Calibration != nil || opt.MC > 0) {
 		det = m.Clone()
 		if _, err := export.Apply(det, export.Options{ScoreOutput: opt.ScoreOutput, Version: version}); err != nil {
-			return err
+			return exportError("export: "+path, err)
 		}
 	}
 	rep, err := export.Apply(m, opt)
 	if err != nil {
-		return err
+		return exportError("export: "+path, err)
 	}
 
 	// Measure before writing anything, so that a bad --data leaves no half-made output.

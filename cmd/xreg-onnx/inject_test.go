@@ -155,7 +155,7 @@ func TestInjectErrors(t *testing.T) {
 		{"unsupported opset", []string{old}, []string{old, "opset 6 is not supported"}},
 		{"already injected", []string{"-o", filepath.Join(dir, "twice.onnx"), injected}, []string{injected, "already injected"}},
 		{"output is input", []string{"--force", "-o", cnn, cnn}, []string{"--output", cnn, "is also an input"}},
-		{"non-image input", []string{"--augment", "rotate", mlp}, []string{mlp, "--augment", "N×C×H×W", `"input"`}},
+		{"non-image input", []string{"--augment", "rotate", mlp}, []string{mlp, `--augment "rotate": needs an image input`, "N×C×H×W", `"input"`}},
 		{"bad augment-init", []string{"--augment", "rotate", "--augment-init", "rotate:15", cnn}, []string{"--augment-init", `"rotate:15"`}},
 		{"bad mode", []string{"--dry-run", "--mode", "both", cnn}, []string{cnn, `--mode "both"`}},
 		{"zero sigma0", []string{"--dry-run", "--sigma0", "0", cnn}, []string{"--sigma0 0"}},

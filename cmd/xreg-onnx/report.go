@@ -191,7 +191,7 @@ func loadReportImages(c *cli.Context, models []reportModel) (*dataset.Set, error
 	}
 	set, err := dataset.Load(c.String("data"), dataset.Options{Labels: c.String("labels"), Limit: c.Int("limit"), Shape: shape, Preprocess: spec})
 	if err != nil {
-		return nil, fmt.Errorf("--data: %w", err)
+		return nil, fmt.Errorf("--data: %w", dataError(err, "labels"))
 	}
 	return set, nil
 }
