@@ -18,6 +18,7 @@ build:
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags purego ./internal/blas ./internal/kernels ./executor
 	$(MAKE) --no-print-directory fuzz
 
 # Every fuzz target for FUZZTIME each (make test: 10 s; longer: make fuzz FUZZTIME=10m). A crash
