@@ -11,10 +11,8 @@ import (
 	"testing"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/probs"
-	"gonum.org/v1/gonum/floats/scalar"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 )
-
-func near(a, b, tol float64) bool { return scalar.EqualWithinAbsOrRel(a, b, tol, tol) }
 
 // binary returns rows [c, 1-c]; label 0 when correct[i], else 1.
 func binary(conf []float64, correct []bool) ([][]float64, []int) {
@@ -92,12 +90,12 @@ func TestComputeBins(t *testing.T) {
 		}
 		for i, b := range test.bins {
 			got := m.Bins[i]
-			if got.Count != b.Count || !near(got.Lower, b.Lower, 1e-15) || !near(got.Upper, b.Upper, 1e-15) ||
-				!near(got.Confidence, b.Confidence, 1e-12) || !near(got.Accuracy, b.Accuracy, 1e-12) {
+			if got.Count != b.Count || !testutil.Close(got.Lower, b.Lower, 1e-15, 0) || !testutil.Close(got.Upper, b.Upper, 1e-15, 0) ||
+				!testutil.Close(got.Confidence, b.Confidence, 1e-12, 0) || !testutil.Close(got.Accuracy, b.Accuracy, 1e-12, 0) {
 				t.Errorf("%s: bin %d = %+v, want %+v", test.name, i, got, b)
 			}
 		}
-		if !near(m.ECE, test.ece, 1e-12) || !near(m.MCE, test.mce, 1e-12) || !near(m.Accuracy, test.acc, 1e-12) {
+		if !testutil.Close(m.ECE, test.ece, 1e-12, 0) || !testutil.Close(m.MCE, test.mce, 1e-12, 0) || !testutil.Close(m.Accuracy, test.acc, 1e-12, 0) {
 			t.Errorf("%s: ECE %v MCE %v accuracy %v, want %v %v %v", test.name, m.ECE, m.MCE, m.Accuracy, test.ece, test.mce, test.acc)
 		}
 	}
@@ -175,7 +173,7 @@ func TestComputeScores(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", test.name, err)
 		}
-		if !near(m.NLL, test.nll, 1e-12) || !near(m.Brier, test.brier, 1e-12) || !near(m.Accuracy, test.acc, 1e-12) {
+		if !testutil.Close(m.NLL, test.nll, 1e-12, 0) || !testutil.Close(m.Brier, test.brier, 1e-12, 0) || !testutil.Close(m.Accuracy, test.acc, 1e-12, 0) {
 			t.Errorf("%s: NLL %v Brier %v accuracy %v, want %v %v %v", test.name, m.NLL, m.Brier, m.Accuracy, test.nll, test.brier, test.acc)
 		}
 		if len(m.Bins) != DefaultBins {
@@ -185,7 +183,7 @@ func TestComputeScores(t *testing.T) {
 			t.Fatalf("%s: %d classes, want %d", test.name, len(m.PerClass), len(test.perClass))
 		}
 		for k, want := range test.perClass {
-			if got := m.PerClass[k]; got.Class != want.Class || got.Count != want.Count || got.Correct != want.Correct || !near(got.Accuracy, want.Accuracy, 1e-12) {
+			if got := m.PerClass[k]; got.Class != want.Class || got.Count != want.Count || got.Correct != want.Correct || !testutil.Close(got.Accuracy, want.Accuracy, 1e-12, 0) {
 				t.Errorf("%s: class %d = %+v, want %+v", test.name, k, got, want)
 			}
 		}
@@ -253,12 +251,12 @@ func TestAdaptiveBins(t *testing.T) {
 		}
 		for i, w := range test.want {
 			g := m.AdaptiveBins[i]
-			if g.Count != w.Count || !near(g.Lower, w.Lower, 1e-15) || !near(g.Upper, w.Upper, 1e-15) ||
-				!near(g.Confidence, w.Confidence, 1e-12) || !near(g.Accuracy, w.Accuracy, 1e-12) {
+			if g.Count != w.Count || !testutil.Close(g.Lower, w.Lower, 1e-15, 0) || !testutil.Close(g.Upper, w.Upper, 1e-15, 0) ||
+				!testutil.Close(g.Confidence, w.Confidence, 1e-12, 0) || !testutil.Close(g.Accuracy, w.Accuracy, 1e-12, 0) {
 				t.Errorf("%s: adaptive bin %d = %+v, want %+v", test.name, i, g, w)
 			}
 		}
-		if !near(m.AdaptiveECE, test.aece, 1e-12) {
+		if !testutil.Close(m.AdaptiveECE, test.aece, 1e-12, 0) {
 			t.Errorf("%s: adaptive ECE %v, want %v", test.name, m.AdaptiveECE, test.aece)
 		}
 	}
@@ -400,7 +398,7 @@ func TestGoldenNumpy(t *testing.T) {
 	}
 	for i := range probs {
 		for k := range probs[i] {
-			if !near(probs[i][k], g.Probs[i][k], 1e-12) {
+			if !testutil.Close(probs[i][k], g.Probs[i][k], 1e-12, 0) {
 				t.Fatalf("softmax[%d][%d] = %v, numpy %v", i, k, probs[i][k], g.Probs[i][k])
 			}
 		}
@@ -421,7 +419,7 @@ func TestGoldenNumpy(t *testing.T) {
 		{"MCE", m.MCE, g.MCE},
 		{"adaptive ECE", m.AdaptiveECE, g.AdaptiveECE},
 	} {
-		if !near(v.got, v.want, 1e-12) {
+		if !testutil.Close(v.got, v.want, 1e-12, 0) {
 			t.Errorf("%s = %v, numpy %v", v.name, v.got, v.want)
 		}
 	}
@@ -430,17 +428,17 @@ func TestGoldenNumpy(t *testing.T) {
 	}
 	for b := range g.Bins {
 		got := m.Bins[b]
-		if got.Count != g.BinCount[b] || !near(got.Confidence, g.BinConf[b], 1e-12) || !near(got.Accuracy, g.BinAcc[b], 1e-12) {
+		if got.Count != g.BinCount[b] || !testutil.Close(got.Confidence, g.BinConf[b], 1e-12, 0) || !testutil.Close(got.Accuracy, g.BinAcc[b], 1e-12, 0) {
 			t.Errorf("bin %d = %+v, numpy count %d conf %v acc %v", b, got, g.BinCount[b], g.BinConf[b], g.BinAcc[b])
 		}
 		ad := m.AdaptiveBins[b]
 		if ad.Count != g.AdCount[b] || ad.Lower != g.AdLower[b] || ad.Upper != g.AdUpper[b] ||
-			!near(ad.Confidence, g.AdConf[b], 1e-12) || !near(ad.Accuracy, g.AdAcc[b], 1e-12) {
+			!testutil.Close(ad.Confidence, g.AdConf[b], 1e-12, 0) || !testutil.Close(ad.Accuracy, g.AdAcc[b], 1e-12, 0) {
 			t.Errorf("adaptive bin %d = %+v, numpy [%v, %v] count %d conf %v acc %v", b, ad, g.AdLower[b], g.AdUpper[b], g.AdCount[b], g.AdConf[b], g.AdAcc[b])
 		}
 	}
 	for k, c := range m.PerClass {
-		if c.Count != g.ClassCount[k] || !near(c.Accuracy, g.ClassAcc[k], 1e-12) {
+		if c.Count != g.ClassCount[k] || !testutil.Close(c.Accuracy, g.ClassAcc[k], 1e-12, 0) {
 			t.Errorf("class %d = %+v, numpy count %d acc %v", k, c, g.ClassCount[k], g.ClassAcc[k])
 		}
 	}
@@ -474,7 +472,7 @@ func TestSoftmax(t *testing.T) {
 		}
 		for i := range test.want {
 			for k := range test.want[i] {
-				if !near(got[i][k], test.want[i][k], 1e-12) {
+				if !testutil.Close(got[i][k], test.want[i][k], 1e-12, 0) {
 					t.Errorf("%s: [%d][%d] = %v, want %v", test.name, i, k, got[i][k], test.want[i][k])
 				}
 			}
@@ -608,7 +606,7 @@ func TestFitTemperatureEdges(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", test.name, err)
 		}
-		if !near(got, test.want, 1e-6) {
+		if !testutil.Close(got, test.want, 1e-6, 0) {
 			t.Errorf("%s: T = %v, want %v", test.name, got, test.want)
 		}
 	}

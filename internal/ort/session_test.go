@@ -1,7 +1,6 @@
 package ort_test
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 )
 
 // The linear test model: x·W + B with
@@ -23,18 +23,6 @@ var (
 	linB = []float32{0.5, -1, 2}
 	linX = ort.Tensor{Name: "x", Shape: []int64{2, 2}, Float32: []float32{1, 2, 3, -1}}
 )
-
-func near(a, b []float32, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Abs(float64(a[i])-float64(b[i])) > tol {
-			return false
-		}
-	}
-	return true
-}
 
 func writeModel(t *testing.T, data []byte) string {
 	t.Helper()
@@ -71,7 +59,7 @@ func TestRunLinear(t *testing.T) {
 			if len(out) != 1 || out[0].Name != "y" || !slices.Equal(out[0].Shape, []int64{2, 3}) || out[0].Int64 != nil {
 				t.Fatalf("outputs %+v, want one float32 y of shape [2 3]", out)
 			}
-			if !near(out[0].Float32, test.want, 1e-6) {
+			if testutil.Compare(out[0].Float32, test.want, 1e-6, 0).Bad != 0 {
 				t.Errorf("y = %v, want %v", out[0].Float32, test.want)
 			}
 		})
@@ -100,7 +88,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []float32{0.8990522695867426, 0.027149026101416524, 0.07379870431184087}; !near(res[0].Float32, want, 1e-6) {
+	if want := []float32{0.8990522695867426, 0.027149026101416524, 0.07379870431184087}; testutil.Compare(res[0].Float32, want, 1e-6, 0).Bad != 0 {
 		t.Errorf("y = %v, want %v", res[0].Float32, want)
 	}
 }
@@ -182,7 +170,7 @@ func TestRunErrors(t *testing.T) {
 	}
 	// The same tensor with the right shape runs.
 	out, err := s.Run(ort.Tensor{Shape: []int64{2, 2}, Float32: []float32{-1, 2, 0, -3}})
-	if err != nil || !near(out[0].Float32, []float32{0, 2, 0, 0}, 0) {
+	if err != nil || testutil.Compare(out[0].Float32, []float32{0, 2, 0, 0}, 0, 0).Bad != 0 {
 		t.Errorf("Relu = %v, %v; want [0 2 0 0]", out, err)
 	}
 }
@@ -235,7 +223,7 @@ func TestConcurrentRunAndClose(t *testing.T) {
 			defer wg.Done()
 			for range 20 {
 				out, err := s.Run(linX)
-				if err == nil && !near(out[0].Float32, want, 1e-6) {
+				if err == nil && testutil.Compare(out[0].Float32, want, 1e-6, 0).Bad != 0 {
 					t.Errorf("concurrent run: y = %v, want %v", out[0].Float32, want)
 				}
 				errs <- err

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 )
 
 var client = &http.Client{Timeout: 10 * time.Second}
@@ -103,7 +105,7 @@ func TestHandlerPredict(t *testing.T) {
 			continue
 		}
 		for i, row := range got.Probabilities {
-			if !close64(row, softmaxLin[i], 1e-6) {
+			if testutil.Compare(row, softmaxLin[i], 1e-6, 0).Bad != 0 {
 				t.Errorf("%s: row %d = %v, want %v", test.name, i, row, softmaxLin[i])
 			}
 		}
@@ -123,7 +125,7 @@ func TestHandlerPredict(t *testing.T) {
 			defer resp.Body.Close()
 			var got Response
 			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 ||
-				len(got.Probabilities) != 1 || !close64(got.Probabilities[0], softmaxLin[1], 1e-6) {
+				len(got.Probabilities) != 1 || testutil.Compare(got.Probabilities[0], softmaxLin[1], 1e-6, 0).Bad != 0 {
 				errs <- fmt.Sprintf("status %d, %+v, %v", resp.StatusCode, got, err)
 				return
 			}

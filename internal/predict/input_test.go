@@ -4,27 +4,16 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
+
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 )
-
-func near32(a, b []float32, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Abs(float64(a[i])-float64(b[i])) > tol {
-			return false
-		}
-	}
-	return true
-}
 
 func arange(n int) []float32 {
 	x := make([]float32, n)
@@ -146,7 +135,7 @@ func TestLoadImage(t *testing.T) {
 			t.Errorf("%s: %v", test.name, err)
 			continue
 		}
-		if !slices.Equal(dims, test.dims) || !near32(data, test.want, test.tol) {
+		if !slices.Equal(dims, test.dims) || testutil.Compare(data, test.want, test.tol, 0).Bad != 0 {
 			t.Errorf("%s: got %v %v\nwant %v %v", test.name, dims, data, test.dims, test.want)
 		}
 	}

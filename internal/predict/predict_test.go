@@ -12,21 +12,10 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
 )
 
 func TestMain(m *testing.M) { orttest.Main(m) }
-
-func close64(a, b []float64, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Abs(a[i]-b[i]) > tol {
-			return false
-		}
-	}
-	return true
-}
 
 // softmaxLin is the softmax of the logits [[5.5, 1, 1], [1.5, -2, -1]] of the linear test model,
 // computed with numpy in float64.
@@ -74,7 +63,7 @@ func TestProbabilities(t *testing.T) {
 		}
 		for i := range rows {
 			// float32 model outputs: compare at float32 precision.
-			if !close64(rows[i], test.want[i], 1e-7) {
+			if testutil.Compare(rows[i], test.want[i], 1e-7, 0).Bad != 0 {
 				t.Errorf("%s: row %d = %v, want %v", test.name, i, rows[i], test.want[i])
 			}
 		}
@@ -172,7 +161,7 @@ func TestPredict(t *testing.T) {
 				t.Fatalf("post %q: result %+v", test.post, res)
 			}
 			for i, row := range res.Probabilities {
-				if !close64(row, in.want[i], 1e-6) || res.Classes[i] != 0 {
+				if testutil.Compare(row, in.want[i], 1e-6, 0).Bad != 0 || res.Classes[i] != 0 {
 					t.Errorf("post %q: row %d = %v class %d, want %v class 0", test.post, i, row, res.Classes[i], in.want[i])
 				}
 			}

@@ -5,15 +5,9 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
-)
 
-func maxAbsDiff(a, b []float64) float64 {
-	var m float64
-	for i := range a {
-		m = math.Max(m, math.Abs(a[i]-b[i]))
-	}
-	return m
-}
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
+)
 
 // At a fixed norm (no regularization update), the L2 training steps converge to the ridge
 // solution of that norm, computed independently in closed form (SVD, bisection on α).
@@ -32,7 +26,7 @@ func TestCrossL2ReachesRidgeAtNorm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(f.W, want); d > 1e-6*norm2(want) {
+		if d := testutil.MaxAbsDiff(t, f.W, want); d > 1e-6*norm2(want) {
 			t.Errorf("ρ = %g (α = %.3g): max |w − w_ridge| = %.3g", rho, alpha, d)
 		}
 		if math.Abs(norm2(f.W)-rho) > 1e-9*rho {
@@ -56,7 +50,7 @@ func TestRidgeAtNormNormalEquations(t *testing.T) {
 	lhs.MulVec(&xtx, mat.NewVecDense(len(w), w))
 	lhs.AddScaledVec(&lhs, alpha, mat.NewVecDense(len(w), w))
 	rhs.MulVec(x.T(), mat.NewVecDense(trs.Len(), trs.Y))
-	if d := maxAbsDiff(lhs.RawVector().Data, rhs.RawVector().Data); d > 1e-8*mat.Norm(&rhs, 2) {
+	if d := testutil.MaxAbsDiff(t, lhs.RawVector().Data, rhs.RawVector().Data); d > 1e-8*mat.Norm(&rhs, 2) {
 		t.Errorf("normal equations violated by %g", d)
 	}
 	if math.Abs(norm2(w)-0.3) > 1e-9 {
@@ -76,7 +70,7 @@ func TestSplitL1(t *testing.T) {
 		for i := range sum {
 			sum[i] = par[i] + perp[i]
 		}
-		if d := maxAbsDiff(sum, c.g); d > 1e-15 {
+		if d := testutil.MaxAbsDiff(t, sum, c.g); d > 1e-15 {
 			t.Errorf("%v, %v: par + perp ≠ g by %g", c.g, c.w, d)
 		}
 		if d := dot(par, perp); math.Abs(d) > 1e-14 {
@@ -110,7 +104,7 @@ func TestProjectL1(t *testing.T) {
 	} {
 		got := ProjectL1(c.v, c.t)
 		if norm1(c.v) <= c.t {
-			if maxAbsDiff(got, c.v) != 0 {
+			if testutil.MaxAbsDiff(t, got, c.v) != 0 {
 				t.Errorf("%v inside the ball was moved to %v", c.v, got)
 			}
 			continue
@@ -131,7 +125,7 @@ func TestProjectL1(t *testing.T) {
 				hi = mid
 			}
 		}
-		if d := maxAbsDiff(got, soft(lo)); d > 1e-12 {
+		if d := testutil.MaxAbsDiff(t, got, soft(lo)); d > 1e-12 {
 			t.Errorf("ProjectL1(%v, %g) = %v, want %v", c.v, c.t, got, soft(lo))
 		}
 	}
@@ -184,7 +178,7 @@ func TestCrossL1ProjectReachesLasso(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dd := maxAbsDiff(f.W, want); dd > 1e-4 {
+	if dd := testutil.MaxAbsDiff(t, f.W, want); dd > 1e-4 {
 		t.Errorf("max |w − w_lasso| = %g\n got %v\nwant %v", dd, f.W, want)
 	}
 	for j := range want {
@@ -308,7 +302,7 @@ func TestLassoTangentMatchesPath(t *testing.T) {
 	if err := lassoTangent(gram(trs), a, got); err != nil {
 		t.Fatal(err)
 	}
-	if dd := maxAbsDiff(got, want); dd > 1e-5*norm2(want) {
+	if dd := testutil.MaxAbsDiff(t, got, want); dd > 1e-5*norm2(want) {
 		t.Errorf("tangent %v, path difference %v (max diff %g)", got, want, dd)
 	}
 }
