@@ -48,6 +48,9 @@ type Net struct {
 	// State names the initializers that are running statistics (BatchNorm mean and variance):
 	// updated by a training-mode forward pass, never by a gradient.
 	State map[string]bool
+	// Shapes holds the static shape of every ONNX value the net computes (inputs and node
+	// outputs, not folded constants), at the batch size it was built for.
+	Shapes map[string][]int
 	// Noise lists the model's RandomNormalLike/RandomUniformLike nodes, which the net turns into
 	// inputs that Run fills (see NoiseInput).
 	Noise []NoiseInput
@@ -147,6 +150,10 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 	}
 	for name := range b.net.Params {
 		b.net.ParamNames = append(b.net.ParamNames, name)
+	}
+	b.net.Shapes = make(map[string][]int, len(b.vals))
+	for name, v := range b.vals {
+		b.net.Shapes[name] = append([]int{}, v.Shape()...)
 	}
 	sort.Strings(b.net.ParamNames)
 	return b.net, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
+	"github.com/xreg-onnx/xreg-onnx/executor"
 	"github.com/xreg-onnx/xreg-onnx/inject"
 	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
@@ -190,6 +191,15 @@ func apply(m *onnximport.Model, opt Options) (*Report, error) {
 		}
 	}
 	shapes, shapeErr := det.InferShapes(nil, 1)
+	if shapeErr != nil && opt.MC > 0 {
+		// onnximport's shape rules cover fewer ops than the executor, which computes every shape
+		// when it builds the net (shape subgraphs included): ask it at batch 1.
+		if net, err := executor.Build(det, executor.BuildOptions{Batch: 1}); err == nil {
+			shapes, shapeErr = net.Shapes, nil
+		} else {
+			shapeErr = fmt.Errorf("%w (and the executor could not build the model: %v)", shapeErr, err)
+		}
+	}
 	if shapeErr == nil {
 		if err := checkShapes(regs, rep.Regs, shapes); err != nil {
 			return nil, err

@@ -145,8 +145,24 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		return Broadcast(x, in[1])
 	case "Sqrt", "Exp", "Sin", "Cos", "Relu", "Sigmoid", "Tanh", "Identity", "Dropout", "Clip", "Softmax",
 		"RandomNormalLike", "RandomUniformLike",
+		"Erf", "Neg", "Abs", "Reciprocal", "Log", "Softplus", "Softsign", "LeakyRelu", "Elu", "Selu",
+		"HardSigmoid", "HardSwish", "PRelu", "LRN", "Cast", "Not", "Floor", "Ceil",
 		"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization":
 		return clone(x), nil
+	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Mod",
+		"Max", "Min", "Sum", "Where":
+		// Numpy-style broadcast of every input (Max, Min and Sum are variadic, Where has three).
+		out := clone(x)
+		for _, s := range in[1:] {
+			if s == nil {
+				return nil, fmt.Errorf("%s input of unknown shape", n.OpType)
+			}
+			var err error
+			if out, err = Broadcast(out, s); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
 	case "Gemm":
 		if err := need(2); err != nil {
 			return nil, err
@@ -264,7 +280,7 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 			}
 		}
 		return out, nil
-	case "ReduceMean", "ReduceSum":
+	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin":
 		// The axes input (opset 18, ReduceSum 13; the adapters move older attributes there).
 		var axes []int64
 		if n.Input(1) != "" {
@@ -291,7 +307,7 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 				a += int64(len(x))
 			}
 			if a < 0 || int(a) >= len(x) {
-				return nil, fmt.Errorf("ReduceMean axis out of range for %v", x)
+				return nil, fmt.Errorf("%s axis out of range for %v", n.OpType, x)
 			}
 			reduce[a] = true
 		}

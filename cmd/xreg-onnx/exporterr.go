@@ -14,16 +14,21 @@ var exportOptionFlags = map[string]string{"MC": "mc", "Temperature": "temperatur
 // exportError maps an *export.OptionError to the flags that set its fields, after prefix (the
 // command and model); other errors pass through.
 func exportError(prefix string, err error) error {
+	return exportErrorFlags(prefix, err, exportOptionFlags)
+}
+
+// exportErrorFlags is exportError with another command's map from export.Options fields to flags.
+func exportErrorFlags(prefix string, err error, flags map[string]string) error {
 	var oe *export.OptionError
 	if !errors.As(err, &oe) {
 		return err
 	}
-	flag, ok := exportOptionFlags[oe.Field]
+	flag, ok := flags[oe.Field]
 	if !ok {
 		return err
 	}
 	if oe.With != "" {
-		with, ok := exportOptionFlags[oe.With]
+		with, ok := flags[oe.With]
 		if !ok {
 			return err
 		}

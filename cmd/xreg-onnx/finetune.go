@@ -108,7 +108,8 @@ func runFinetune(c *cli.Context) error {
 		prog.finish()
 	}
 	if err != nil {
-		return injectError("finetune", configError("finetune", err)) // a setting is named by its flag
+		// A setting is named by its flag; the frozen ensemble's K is --export-mc here.
+		return exportErrorFlags("finetune", injectError("finetune", configError("finetune", err)), map[string]string{"MC": "export-mc"})
 	}
 	printSummary(c.App.Writer, res.Report)
 	fmt.Fprintf(c.App.Writer, "wrote %s (models in %s; %.0f s)\n", filepath.Join(out, "report.html"), filepath.Join(out, "models"), res.Seconds)
