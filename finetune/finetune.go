@@ -147,7 +147,7 @@ func Run(cfg Config) (*Result, error) {
 		}
 	}
 	if len(irep.Regs) == 0 {
-		return nil, fmt.Errorf("finetune: %s: no noise point (no normalization node; choose points with --at) and no --augment: nothing for cross-regularization to learn", cfg.Model)
+		return nil, fmt.Errorf("finetune: %s: the injection gave neither a noise point nor an augmentation: nothing for cross-regularization to learn", cfg.Model)
 	}
 
 	runs := cfg.plan()

@@ -13,6 +13,14 @@ import (
 
 // checkOut refuses an output folder that exists (unless force), is not a folder, or holds one of
 // the inputs (replacing it would delete them).
+// OutputExistsError is an output folder that exists while Config.Force is off. The CLI names its
+// flags.
+type OutputExistsError struct{ Out string }
+
+func (e *OutputExistsError) Error() string {
+	return fmt.Sprintf("output folder %s exists; set Config.Force to replace it or choose another Config.Out", e.Out)
+}
+
 func checkOut(out string, force bool, inputs ...string) error {
 	st, err := os.Stat(out)
 	switch {
@@ -23,7 +31,7 @@ func checkOut(out string, force bool, inputs ...string) error {
 	case !st.IsDir():
 		return fmt.Errorf("output %s exists and is not a folder", out)
 	case !force:
-		return fmt.Errorf("output folder %s exists; use --force to replace it or -o to choose another", out)
+		return &OutputExistsError{Out: out}
 	}
 	absOut, err := filepath.Abs(out)
 	if err != nil {

@@ -1,8 +1,6 @@
 package inject
 
 import (
-	"fmt"
-
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 )
 
@@ -57,26 +55,26 @@ func planAffine(g *onnximport.Graph, p *point, shapes map[string][]int) (*affine
 		return nil, nil
 	case "BatchNormalization", "InstanceNormalization", "GroupNormalization", "LayerNormalization":
 	default:
-		return nil, fmt.Errorf("%v: --placement %s does not know the affine part of %s", n, PreAffine, p.op)
+		return nil, optionErr("Placement", PreAffine, "%v: does not know the affine part of %s", n, p.op)
 	}
 	a := &affineSplit{node: n, scale: n.Input(1), bias: n.Input(2)}
 	if a.scale == "" {
-		return nil, fmt.Errorf("%v: --placement %s: the node has no scale input", n, PreAffine)
+		return nil, optionErr("Placement", PreAffine, "%v: the node has no scale input", n)
 	}
 	t, ok := g.ConstValue(a.scale)
 	if !ok {
-		return nil, fmt.Errorf("%v: --placement %s needs its scale %q to be an initializer or a Constant (it is computed)",
-			n, PreAffine, a.scale)
+		return nil, optionErr("Placement", PreAffine, "%v: needs its scale %q to be an initializer or a Constant (it is computed)",
+			n, a.scale)
 	}
 	if t.DType != onnximport.Float32 {
-		return nil, fmt.Errorf("%v: --placement %s supports float32 scale and bias; %q holds %v", n, PreAffine, a.scale, t.DType)
+		return nil, optionErr("Placement", PreAffine, "%v: supports float32 scale and bias; %q holds %v", n, a.scale, t.DType)
 	}
 	a.dims = append([]int(nil), t.Dims...)
 	if a.bias != "" {
 		b, ok := g.ConstValue(a.bias)
 		if !ok || b.DType != onnximport.Float32 || b.Size() != t.Size() {
-			return nil, fmt.Errorf("%v: --placement %s needs its bias %q to be a float32 initializer or Constant shaped like the scale %v",
-				n, PreAffine, a.bias, t.Dims)
+			return nil, optionErr("Placement", PreAffine, "%v: needs its bias %q to be a float32 initializer or Constant shaped like the scale %v",
+				n, a.bias, t.Dims)
 		}
 	}
 	if p.op == "LayerNormalization" {
@@ -87,17 +85,17 @@ func planAffine(g *onnximport.Graph, p *point, shapes map[string][]int) (*affine
 		x = shapes[n.Outputs[0]]
 	}
 	if len(x) < 2 {
-		return nil, fmt.Errorf("%v: --placement %s needs the rank of its input %q, which could not be inferred", n, PreAffine, n.Input(0))
+		return nil, optionErr("Placement", PreAffine, "%v: needs the rank of its input %q, which could not be inferred", n, n.Input(0))
 	}
 	if p.op == "GroupNormalization" && x[1] != t.Size() {
 		if x[1] <= 0 || t.Size() <= 0 || x[1]%t.Size() != 0 || len(t.Dims) != 1 {
-			return nil, fmt.Errorf("%v: --placement %s: scale %q of shape %v is neither per channel nor per group for %d channels",
-				n, PreAffine, a.scale, t.Dims, x[1])
+			return nil, optionErr("Placement", PreAffine, "%v: scale %q of shape %v is neither per channel nor per group for %d channels",
+				n, a.scale, t.Dims, x[1])
 		}
 		a.groups, a.channels = t.Size(), x[1] // opset-18 form: one γ, β per group
 	}
 	if len(t.Dims) != 1 {
-		return nil, fmt.Errorf("%v: --placement %s expects a 1-D scale, %q has shape %v", n, PreAffine, a.scale, t.Dims)
+		return nil, optionErr("Placement", PreAffine, "%v: expects a 1-D scale, %q has shape %v", n, a.scale, t.Dims)
 	}
 	a.reshape = append([]int64{-1}, make([]int64, len(x)-2)...)
 	for i := 1; i < len(a.reshape); i++ {

@@ -93,8 +93,12 @@ func (ed *editor) addNoise(p *point, s *settings, shapes map[string][]int) (*Reg
 	}
 	v := p.node.Outputs[0]
 	if ed.isGraphOutput(v) {
-		return nil, fmt.Errorf("%v: its output %q is a graph output, so noise there would make the model's output itself random; "+
-			"leave it out with --skip", p.node, v)
+		skip := ""
+		if s.skip != nil {
+			skip = s.skip.String()
+		}
+		return nil, optionErr("Skip", skip, "%v: its output %q is a graph output, so noise there would make the model's output itself random; "+
+			"leave the node out with this pattern", p.node, v)
 	}
 	dims := []int{1}
 	if s.gran == Channel {
@@ -159,7 +163,7 @@ func channelDims(g *onnximport.Graph, p *point, shapes map[string][]int) ([]int,
 			c = t.Dims[0] // the scale has one value per channel
 		}
 		if x == nil || len(x) < 2 || c <= 0 {
-			return nil, fmt.Errorf("%v: --granularity channel needs the rank and channel count of its input %q, which could not be inferred",
+			return nil, optionErr("Granularity", Channel, "%v: needs the rank and channel count of its input %q, which could not be inferred",
 				p.norm, p.norm.Input(0))
 		}
 		dims = append([]int{c}, ones(len(x)-2)...)
@@ -172,12 +176,12 @@ func channelDims(g *onnximport.Graph, p *point, shapes map[string][]int) ([]int,
 			axis += len(x)
 		}
 		if x == nil || axis < 0 || axis >= len(x) {
-			return nil, fmt.Errorf("%v: --granularity channel needs the shape of its input %q, which could not be inferred", p.norm, p.norm.Input(0))
+			return nil, optionErr("Granularity", Channel, "%v: needs the shape of its input %q, which could not be inferred", p.norm, p.norm.Input(0))
 		}
 		dims = slices.Clone(x[axis:])
 	default: // decomposed layer norm: the reduced axes must be trailing
 		if x == nil {
-			return nil, fmt.Errorf("%v: --granularity channel needs the shape of its input %q, which could not be inferred", p.norm, p.norm.Input(0))
+			return nil, optionErr("Granularity", Channel, "%v: needs the shape of its input %q, which could not be inferred", p.norm, p.norm.Input(0))
 		}
 		r := len(x)
 		seen := map[int]bool{}
@@ -190,7 +194,7 @@ func channelDims(g *onnximport.Graph, p *point, shapes map[string][]int) ([]int,
 		first := r - len(p.axes)
 		for i := first; i < r; i++ {
 			if !seen[i] {
-				return nil, fmt.Errorf("%v: --granularity channel supports layer norms over trailing axes; this one reduces axes %v of a rank-%d input",
+				return nil, optionErr("Granularity", Channel, "%v: supports layer norms over trailing axes; this one reduces axes %v of a rank-%d input",
 					p.norm, p.axes, r)
 			}
 		}
@@ -198,7 +202,7 @@ func channelDims(g *onnximport.Graph, p *point, shapes map[string][]int) ([]int,
 	}
 	for _, d := range dims {
 		if d <= 0 {
-			return nil, fmt.Errorf("%v: --granularity channel needs static channel sizes; its input %q has shape %s",
+			return nil, optionErr("Granularity", Channel, "%v: needs static channel sizes; its input %q has shape %s",
 				p.norm, p.norm.Input(0), formatShape(x))
 		}
 	}

@@ -107,12 +107,12 @@ func TestErrors(t *testing.T) {
 		is    error
 	}{
 		{"already injected", injected, inject.Options{}, []string{"cnn-bn.onnx", "already injected", "xreg.regs", "original model"}, inject.ErrInjected},
-		{"no normalization", linear, inject.Options{}, []string{`model "tiny"`, "no normalization node", "BatchNormalization", "--augment"}, nil},
-		{"where selects none", load("cnn-bn"), inject.Options{Where: "^conv"}, []string{"cnn-bn.onnx", `--where "^conv"`, "none of its 2", "/bn1/BatchNormalization"}, nil},
-		{"skip selects none", load("mlp-ln-op17"), inject.Options{Skip: "LayerNorm"}, []string{"--skip", "none of its 3"}, nil},
+		{"no normalization", linear, inject.Options{}, []string{`model "tiny"`, "no normalization node", "BatchNormalization", "set Options.At to OP|REGEX", "only Options.Augment"}, nil},
+		{"where selects none", load("cnn-bn"), inject.Options{Where: "^conv"}, []string{"cnn-bn.onnx", `Options.Where "^conv" / Options.Skip ""`, "none of its 2", "/bn1/BatchNormalization"}, nil},
+		{"skip selects none", load("mlp-ln-op17"), inject.Options{Skip: "LayerNorm"}, []string{`Options.Skip "LayerNorm"`, "none of its 3"}, nil},
 		{"augment non-image input", load("mlp-ln-op13"), inject.Options{Augment: []string{"rotate"}}, []string{"mlp-ln-op13.onnx", `Options.Augment "rotate": needs an image input`, "N×C×H×W", `input "input" has shape ?×784`}, nil},
 		{"opset not raisable", softmax11, inject.Options{Augment: []string{"translate"}}, []string{`Options.Augment "translate": needs opset`, "opset 11", `"Softmax_c" (Softmax)`, "changed meaning at opset 13", "version_converter"}, nil},
-		{"graph output", bnLast, inject.Options{}, []string{`"BatchNormalization_a"`, "graph output", "--skip"}, nil},
+		{"graph output", bnLast, inject.Options{}, []string{`Options.Skip ""`, `"BatchNormalization_a"`, "graph output"}, nil},
 		{"bad mode", load("cnn-bn"), inject.Options{Mode: "gaussian"}, []string{`Options.Mode "gaussian"`, "additive or multiplicative"}, nil},
 		{"bad granularity", load("cnn-bn"), inject.Options{Granularity: "pixel"}, []string{`Options.Granularity "pixel"`, "layer or channel"}, nil},
 		{"bad sigma0", load("cnn-bn"), inject.Options{Sigma0: -1}, []string{"Options.Sigma0 -1", "positive"}, nil},

@@ -254,6 +254,40 @@ func (e *OptionError) Error() string {
 
 func (e *OptionError) Unwrap() error { return e.Err }
 
+// SelectError says that the Where and Skip patterns select no normalization point (Norm empty)
+// or, for Norm, no weight node; Candidates lists what the model has. The CLI names the flags
+// through Text.
+type SelectError struct {
+	Norm, Where, Skip string
+	Total             int
+	Candidates        string
+}
+
+func (e *SelectError) Error() string { return e.Text(func(f string) string { return "Options." + f }) }
+
+// Text is the message with each Options field (Norm, Where, Skip) named by name(field).
+func (e *SelectError) Text(name func(field string) string) string {
+	if e.Norm != "" {
+		return fmt.Sprintf("%s %s: %s %q / %s %q select none of its %d weight nodes (%s)",
+			name("Norm"), e.Norm, name("Where"), e.Where, name("Skip"), e.Skip, e.Total, e.Candidates)
+	}
+	return fmt.Sprintf("%s %q / %s %q select none of its %d points (%s)",
+		name("Where"), e.Where, name("Skip"), e.Skip, e.Total, e.Candidates)
+}
+
+// NoNormError says that the model has no normalization node (Looked lists the ops looked for) and
+// nothing else to inject; its advice names the At and Augment options, the CLI their flags
+// through Text.
+type NoNormError struct{ Looked string }
+
+func (e *NoNormError) Error() string { return e.Text(func(f string) string { return "Options." + f }) }
+
+// Text is the message with each Options field (At, Augment) named by name(field).
+func (e *NoNormError) Text(name func(field string) string) string {
+	return fmt.Sprintf("the model has no normalization node (looked for %s); to put noise after other nodes set %s to OP|REGEX (e.g. 'Relu|Dropout'), "+
+		"to inject input augmentation only %s", e.Looked, name("At"), name("Augment"))
+}
+
 func optionErr(field string, value any, format string, args ...any) error {
 	return &OptionError{Field: field, Value: value, Err: fmt.Errorf(format, args...)}
 }
@@ -393,19 +427,17 @@ func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 			weights = append(weights, w)
 		}
 		if len(weights) == 0 {
-			return nil, fmt.Errorf("inject: %s: --norm %s: --where %q / --skip %q select none of its %d weight nodes (%s)",
-				name, s.norm, opt.Where, opt.Skip, len(allWeights), describeWeights(allWeights))
+			return nil, fmt.Errorf("inject: %s: %w", name, &SelectError{Norm: s.norm, Where: opt.Where, Skip: opt.Skip,
+				Total: len(allWeights), Candidates: describeWeights(allWeights)})
 		}
 	}
 	switch {
 	case len(weights) > 0:
 		// The norms alone are something to inject, with or without noise.
 	case len(all) == 0 && len(s.augment) == 0:
-		return nil, fmt.Errorf("inject: %s has no normalization node (looked for %s); "+
-			"to put noise after other nodes use --at OP|REGEX (e.g. --at 'Relu|Dropout'), to inject input augmentation only --augment", name, strings.Join(normOps(), ", "))
+		return nil, fmt.Errorf("inject: %s: %w", name, &NoNormError{Looked: strings.Join(normOps(), ", ")})
 	case len(points) == 0 && len(s.augment) == 0:
-		return nil, fmt.Errorf("inject: %s: --where %q / --skip %q select none of its %d points (%s)",
-			name, opt.Where, opt.Skip, len(all), describePoints(all))
+		return nil, fmt.Errorf("inject: %s: %w", name, &SelectError{Where: opt.Where, Skip: opt.Skip, Total: len(all), Candidates: describePoints(all)})
 	}
 
 	rep := &Report{Model: m.Path, Opset: m.Opset}

@@ -28,7 +28,7 @@ func TestNormRefusals(t *testing.T) {
 	}{
 		{"l1", zero, inject.Options{Norm: "l1"}, `Options.Norm "l1": is not supported on ONNX weights`},
 		{"unknown", zero, inject.Options{Norm: "max"}, `Options.Norm "max": is not supported`},
-		{"none selected", zero, inject.Options{Norm: inject.NormL2, Where: "Conv"}, "select none of its 1 weight nodes (MatMul_a MatMul)"},
+		{"none selected", zero, inject.Options{Norm: inject.NormL2, Where: "Conv"}, `Options.Norm l2: Options.Where "Conv" / Options.Skip "" select none of its 1 weight nodes (MatMul_a MatMul)`},
 		{"shared weight", shared, inject.Options{Norm: inject.NormL2}, `weight "w" is read by 2 nodes`},
 		{"zero weight", zero, inject.Options{Norm: inject.NormL2}, `weight "w" has norm 0`},
 	} {

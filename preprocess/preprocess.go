@@ -45,28 +45,49 @@ func (s Spec) IsZero() bool {
 		(s.ChannelOrder == "" || s.ChannelOrder == RGB) && (s.Layout == "" || s.Layout == NCHW)
 }
 
-// Validate checks the spec; errors name the field as the CLI flag (--resize, …).
+// SpecError is a Spec field whose value cannot be honoured: Field names it ("Resize", "Crop", …),
+// Value is the value given, Err says why. The CLI maps Field to its flag.
+type SpecError struct {
+	Field string
+	Value any
+	Err   error
+}
+
+func (e *SpecError) Error() string {
+	if s, ok := e.Value.(string); ok {
+		return fmt.Sprintf("preprocess: Spec.%s %q: %v", e.Field, s, e.Err)
+	}
+	return fmt.Sprintf("preprocess: Spec.%s %v: %v", e.Field, e.Value, e.Err)
+}
+
+func (e *SpecError) Unwrap() error { return e.Err }
+
+func specErr(field string, value any, format string, args ...any) error {
+	return &SpecError{Field: field, Value: value, Err: fmt.Errorf(format, args...)}
+}
+
+// Validate checks the spec; its errors are *SpecError naming the field.
 func (s Spec) Validate() error {
 	switch {
 	case s.Resize < 0:
-		return fmt.Errorf("preprocess: --resize %d: want a size > 0 (or 0: no resize step)", s.Resize)
+		return specErr("Resize", s.Resize, "want a size > 0 (or 0: no resize step)")
 	case s.Crop < 0:
-		return fmt.Errorf("preprocess: --crop %d: want a size > 0 (or 0: crop to the model's size)", s.Crop)
+		return specErr("Crop", s.Crop, "want a size > 0 (or 0: crop to the model's size)")
 	case s.Resize > 0 && s.Crop > s.Resize:
-		return fmt.Errorf("preprocess: --crop %d is larger than --resize %d", s.Crop, s.Resize)
+		return specErr("Crop", s.Crop, "is larger than the resize size %d", s.Resize)
 	case s.ChannelOrder != "" && s.ChannelOrder != RGB && s.ChannelOrder != BGR:
-		return fmt.Errorf("preprocess: --channel-order %q: want rgb or bgr", s.ChannelOrder)
+		return specErr("ChannelOrder", s.ChannelOrder, "want rgb or bgr")
 	case s.Layout != "" && s.Layout != NCHW && s.Layout != NHWC:
-		return fmt.Errorf("preprocess: --layout %q: want nchw or nhwc", s.Layout)
+		return specErr("Layout", s.Layout, "want nchw or nhwc")
 	}
 	for _, v := range s.Mean {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("preprocess: --mean %v: want finite values", s.Mean)
+			return specErr("Mean", s.Mean, "want finite values")
 		}
 	}
 	for _, v := range s.Std {
 		if !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("preprocess: --std %v: want finite values > 0", s.Std)
+			return specErr("Std", s.Std, "want finite values > 0")
 		}
 	}
 	return nil
@@ -107,9 +128,9 @@ func (s Spec) dims(shape []int) (c, h, w int, err error) {
 	for _, l := range []struct {
 		name string
 		v    []float64
-	}{{"--mean", s.Mean}, {"--std", s.Std}} {
+	}{{"mean", s.Mean}, {"std", s.Std}} {
 		if len(l.v) > 1 && len(l.v) != c {
-			return 0, 0, 0, fmt.Errorf("preprocess: %s has %d values for a %d-channel input (want 1 or %d)", l.name, len(l.v), c, c)
+			return 0, 0, 0, fmt.Errorf("preprocess: the %s has %d values for a %d-channel input (want 1 or %d)", l.name, len(l.v), c, c)
 		}
 	}
 	return c, h, w, nil
@@ -160,10 +181,10 @@ func (s Spec) Image(dst []float32, img image.Image, shape []int) ([]float32, err
 			ch, cw = s.Crop, s.Crop
 		}
 		if ch != h || cw != w {
-			return nil, fmt.Errorf("preprocess: --crop %d gives %d×%d images, the model takes %d×%d", s.Crop, cw, ch, w, h)
+			return nil, fmt.Errorf("preprocess: the crop size %d gives %d×%d images, the model takes %d×%d", s.Crop, cw, ch, w, h)
 		}
 		if ch > ih || cw > iw {
-			return nil, fmt.Errorf("preprocess: a %d×%d image (after --resize %d) is smaller than the %d×%d crop", iw, ih, s.Resize, cw, ch)
+			return nil, fmt.Errorf("preprocess: a %d×%d image (after resizing to %d) is smaller than the %d×%d crop", iw, ih, s.Resize, cw, ch)
 		}
 		// torchvision's CenterCrop: top = round((H − h) / 2), left = round((W − w) / 2).
 		top, left := int(math.Round(float64(ih-ch)/2)), int(math.Round(float64(iw-cw)/2))

@@ -81,7 +81,7 @@ func TestImage(t *testing.T) {
 	}
 }
 
-// TestErrors: every bad setting is refused with the flag's name.
+// TestErrors: every bad setting is refused naming the Spec field (the CLI maps it to its flag).
 func TestErrors(t *testing.T) {
 	img := fill(8, 8, solid(color.NRGBA{A: 255}))
 	for _, tc := range []struct {
@@ -89,15 +89,15 @@ func TestErrors(t *testing.T) {
 		shape []int
 		want  string
 	}{
-		{Spec{Resize: -1}, []int{3, 4, 4}, "--resize"},
-		{Spec{Resize: 4, Crop: 6}, []int{3, 6, 6}, "--crop 6 is larger"},
-		{Spec{Crop: 3}, []int{3, 4, 4}, "--crop 3"},
+		{Spec{Resize: -1}, []int{3, 4, 4}, "Spec.Resize -1: want a size > 0"},
+		{Spec{Resize: 4, Crop: 6}, []int{3, 6, 6}, "Spec.Crop 6: is larger than the resize size 4"},
+		{Spec{Crop: 3}, []int{3, 4, 4}, "the crop size 3 gives"},
 		{Spec{Resize: 2, Crop: 2}, []int{3, 2, 2}, ""},
 		{Spec{Crop: 9}, []int{3, 9, 9}, "smaller than the 9×9 crop"},
-		{Spec{Std: []float64{0}}, []int{3, 4, 4}, "--std"},
-		{Spec{Mean: []float64{1, 2}}, []int{3, 4, 4}, "--mean has 2 values"},
-		{Spec{ChannelOrder: "rbg"}, []int{3, 4, 4}, "--channel-order"},
-		{Spec{Layout: "chw"}, []int{3, 4, 4}, "--layout"},
+		{Spec{Std: []float64{0}}, []int{3, 4, 4}, "Spec.Std [0]: want finite values > 0"},
+		{Spec{Mean: []float64{1, 2}}, []int{3, 4, 4}, "the mean has 2 values"},
+		{Spec{ChannelOrder: "rbg"}, []int{3, 4, 4}, `Spec.ChannelOrder "rbg"`},
+		{Spec{Layout: "chw"}, []int{3, 4, 4}, `Spec.Layout "chw"`},
 		{Spec{}, []int{4, 4, 4}, "4 channels"},
 		{Spec{Layout: NHWC}, []int{3, 4, 4}, "4 channels"},
 	} {

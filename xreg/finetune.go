@@ -1,6 +1,7 @@
 package xreg
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -116,16 +117,37 @@ func headNode(m *onnximport.Model) (*onnximport.Node, error) {
 // ResetHead replaces the classifier head (a Gemm producing the first output) by a freshly
 // initialised one with the given number of classes (PyTorch's nn.Linear initialisation,
 // U(−1/√in, 1/√in) for weight and bias), and updates the output's declared shape.
+// Its errors are *HeadError.
 func ResetHead(m *onnximport.Model, classes int, seed int64) error {
+	if err := resetHead(m, classes, seed); err != nil {
+		return &HeadError{Classes: classes, Err: err}
+	}
+	return nil
+}
+
+// HeadError is a ResetHead failure: Classes is the width asked for, Err says why. The CLI maps it
+// to its flag.
+type HeadError struct {
+	Classes int
+	Err     error
+}
+
+func (e *HeadError) Error() string {
+	return fmt.Sprintf("xreg: ResetHead to %d classes: %v", e.Classes, e.Err)
+}
+
+func (e *HeadError) Unwrap() error { return e.Err }
+
+func resetHead(m *onnximport.Model, classes int, seed int64) error {
 	if classes < 2 {
-		return fmt.Errorf("xreg: --reset-head %d: need at least 2 classes", classes)
+		return errors.New("need at least 2 classes")
 	}
 	head, err := headNode(m)
 	if err != nil {
-		return fmt.Errorf("xreg: --reset-head: %w", err)
+		return err
 	}
 	if head.OpType != "Gemm" || head.Int("transA", 0) != 0 {
-		return fmt.Errorf("xreg: --reset-head: %v is not a Gemm with transA=0; only such heads can be reset", head)
+		return fmt.Errorf("%v is not a Gemm with transA=0; only such heads can be reset", head)
 	}
 	return resetGemm(m, head, classes, seed)
 }
@@ -134,7 +156,7 @@ func resetGemm(m *onnximport.Model, head *onnximport.Node, classes int, seed int
 	g := m.Graph
 	w, ok := g.Initializers[head.Input(1)]
 	if !ok || len(w.Dims) != 2 {
-		return fmt.Errorf("xreg: --reset-head: %v: weight %q is not a 2-D initializer", head, head.Input(1))
+		return fmt.Errorf("%v: weight %q is not a 2-D initializer", head, head.Input(1))
 	}
 	transB := head.Int("transB", 0) != 0
 	in := w.Dims[0]
@@ -166,11 +188,11 @@ func resetGemm(m *onnximport.Model, head *onnximport.Node, classes int, seed int
 		return fmt.Errorf("initializer %q not found", name)
 	}
 	if err := replace(w.Name, onnximport.NewFloatTensor(w.Name, dims, uniform(classes*in))); err != nil {
-		return fmt.Errorf("xreg: --reset-head: %w", err)
+		return err
 	}
 	if b, ok := g.Initializers[head.Input(2)]; ok {
 		if err := replace(b.Name, onnximport.NewFloatTensor(b.Name, []int{classes}, uniform(classes))); err != nil {
-			return fmt.Errorf("xreg: --reset-head: %w", err)
+			return err
 		}
 	}
 	for _, out := range m.Proto.Graph.Output {
@@ -190,7 +212,7 @@ func resetGemm(m *onnximport.Model, head *onnximport.Node, classes int, seed int
 	}
 	m.Proto.Graph.ValueInfo = vi
 	if err := m.Reload(); err != nil {
-		return fmt.Errorf("xreg: --reset-head: %w", err)
+		return err
 	}
 	return nil
 }

@@ -460,8 +460,9 @@ func TestResetHead(t *testing.T) {
 	if h := res.History; h[1].TrainLoss >= h[0].TrainLoss {
 		t.Errorf("3-class fine-tuning did not learn: %+v", h)
 	}
-	if err := ResetHead(m, 1, 0); err == nil {
-		t.Error("reset to 1 class accepted")
+	var he *HeadError
+	if err := ResetHead(m, 1, 0); !errors.As(err, &he) || he.Classes != 1 || !strings.Contains(err.Error(), "need at least 2 classes") {
+		t.Errorf("reset to 1 class: error %v, want a *HeadError for 1 class", err)
 	}
 }
 

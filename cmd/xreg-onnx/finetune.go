@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -109,6 +110,10 @@ func runFinetune(c *cli.Context) error {
 	}
 	if err != nil {
 		// A setting is named by its flag; the frozen ensemble's K is --export-mc here.
+		var oe *finetune.OutputExistsError
+		if errors.As(err, &oe) {
+			return fmt.Errorf("finetune: output folder %s exists; use --force to replace it or -o to choose another", oe.Out)
+		}
 		return exportErrorFlags("finetune", injectError("finetune", configError("finetune", err)), map[string]string{"MC": "export-mc"})
 	}
 	printSummary(c.App.Writer, res.Report)

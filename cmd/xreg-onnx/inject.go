@@ -182,9 +182,19 @@ var injectOptionFlags = map[string]string{
 	"At": "at", "Skip": "skip", "Norm": "norm", "Augment": "augment", "AugmentInit": "augment-init",
 }
 
-// injectError maps an *inject.OptionError to the flag that set the field, after prefix (the
+// injectError maps an *inject.OptionError to the flag that set the field (an *inject.SelectError
+// or *inject.NoNormError to the flags it names), after prefix (the
 // command and model); other errors pass through.
 func injectError(prefix string, err error) error {
+	flagName := func(f string) string { return "--" + injectOptionFlags[f] }
+	var se *inject.SelectError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s: %s", prefix, se.Text(flagName))
+	}
+	var ne *inject.NoNormError
+	if errors.As(err, &ne) {
+		return fmt.Errorf("%s: %s", prefix, ne.Text(flagName))
+	}
 	var oe *inject.OptionError
 	if !errors.As(err, &oe) {
 		return err

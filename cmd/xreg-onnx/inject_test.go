@@ -159,6 +159,8 @@ func TestInjectErrors(t *testing.T) {
 		{"bad augment-init", []string{"--augment", "rotate", "--augment-init", "rotate:15", cnn}, []string{"--augment-init", `"rotate:15"`}},
 		{"bad mode", []string{"--dry-run", "--mode", "both", cnn}, []string{cnn, `--mode "both"`}},
 		{"zero sigma0", []string{"--dry-run", "--sigma0", "0", cnn}, []string{"--sigma0 0"}},
+		{"where selects none", []string{"--dry-run", "--where", "^conv", cnn}, []string{cnn, `--where "^conv" / --skip "" select none of its 2 points`}},
+		{"norm selects none", []string{"--dry-run", "--norm", "l2", "--where", "^nothing$", cnn}, []string{cnn, `--norm l2: --where "^nothing$" / --skip "" select none of its`, "weight nodes"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runInjectCLI(tc.args...)

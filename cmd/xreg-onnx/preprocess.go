@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -48,7 +49,7 @@ func preprocessSpec(c *cli.Context, cmd, model string) (*preprocess.Spec, error)
 			return nil, fmt.Errorf("%s: %w", cmd, err)
 		}
 		if err := s.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %w", cmd, err)
+			return nil, preprocessError(cmd, err)
 		}
 		return &s, nil
 	}
@@ -63,4 +64,26 @@ func preprocessSpec(c *cli.Context, cmd, model string) (*preprocess.Spec, error)
 		return nil, nil
 	}
 	return &s, nil
+}
+
+// preprocessFieldFlags maps preprocess.Spec fields to their flags.
+var preprocessFieldFlags = map[string]string{
+	"Resize": "resize", "Crop": "crop", "ChannelOrder": "channel-order", "Layout": "layout", "Mean": "mean", "Std": "std",
+}
+
+// preprocessError maps a *preprocess.SpecError to the flag that set the field, after cmd; other
+// errors get cmd as their prefix.
+func preprocessError(cmd string, err error) error {
+	var se *preprocess.SpecError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	flag, ok := preprocessFieldFlags[se.Field]
+	if !ok {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if s, ok := se.Value.(string); ok {
+		return fmt.Errorf("%s: --%s %q: %w", cmd, flag, s, se.Err)
+	}
+	return fmt.Errorf("%s: --%s %v: %w", cmd, flag, se.Value, se.Err)
 }

@@ -57,7 +57,7 @@ func runTrain(c *cli.Context) error {
 	}
 	if n := c.Int("reset-head"); n != 0 {
 		if err := xreg.ResetHead(m, n, c.Int64("seed")); err != nil {
-			return err
+			return headError("train", err)
 		}
 	}
 	out := c.String("output")
@@ -173,6 +173,15 @@ func configError(cmd string, err error) error {
 		return fmt.Errorf("%s: --%s %v: %s: %w", cmd, flag, ce.Value, ce.Reason, ce.Err)
 	}
 	return fmt.Errorf("%s: --%s %v: %s", cmd, flag, ce.Value, ce.Reason)
+}
+
+// headError maps an *xreg.HeadError to --reset-head, after cmd; other errors pass through.
+func headError(cmd string, err error) error {
+	var he *xreg.HeadError
+	if !errors.As(err, &he) {
+		return err
+	}
+	return fmt.Errorf("%s: --reset-head %d: %w", cmd, he.Classes, he.Err)
 }
 
 // modelIO returns the per-example input shape and the number of classes of a classifier.
