@@ -84,7 +84,7 @@ PLACEMENT_FLAGS ?= -epochs 20 -reg-every 10 -reg-lr 0.1 -test-limit 2000
 bench-placement: setup
 	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split unseen $(PLACEMENT_FLAGS) -out results/placement/unseen-cnn20
 	$(GO) run ./cmd/xreg-bench -summary results/placement/unseen-cnn20 > results/placement/unseen-cnn20/SUMMARY.md
-	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement pre-affine,post-affine -split protocol -seeds 0 $(PLACEMENT_FLAGS) -out results/placement/protocol-cnn20
+	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement pre-affine,post-affine -split protocol $(PLACEMENT_FLAGS) -out results/placement/protocol-cnn20
 	$(GO) run ./cmd/xreg-bench -summary results/placement/protocol-cnn20 > results/placement/protocol-cnn20/SUMMARY.md
 	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods learn -placement post-affine,pre-affine -split unseen -seeds 0 -reinit=false -exports=false -test-mc 4 $(PLACEMENT_FLAGS) -out results/placement/unseen-cnn20-fixture-init
 	$(GO) run ./cmd/xreg-bench -summary results/placement/unseen-cnn20-fixture-init > results/placement/unseen-cnn20-fixture-init/SUMMARY.md
