@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/xreg-onnx
 OUT ?= out/demo
 
-.PHONY: setup build test fuzz soak demo report-screenshot demo-model vet fixtures fixtures-large test-large bench bench-protocol bench-placement proto bench-ridge bench-lasso bench-spline bench-speed
+.PHONY: setup build test fuzz soak demo report-screenshot demo-model vet fixtures fixtures-large test-large bench bench-protocol bench-placement bench-placement-full proto bench-ridge bench-lasso bench-spline bench-speed
 
 setup:
 	@scripts/setup.sh
@@ -81,6 +81,13 @@ proto:
 # r = 10, φ lr 0.1, the first 2000 test images) on a shared 2-core machine; PLACEMENT_FLAGS=
 # "-epochs 50 -reg-every 30 -reg-lr 0.05 -test-limit 0" runs the full protocol. Per-run JSON resumes.
 PLACEMENT_FLAGS ?= -epochs 20 -reg-every 10 -reg-lr 0.1 -test-limit 2000
+# The same at the protocol's budget (50 epochs, r = 30, φ lr 0.05), both splits, seeds 0–2.
+bench-placement-full: setup
+	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split unseen -epochs 50 -reg-every 30 -reg-lr 0.05 -test-limit 2000 -out results/placement/unseen-cnn50
+	$(GO) run ./cmd/xreg-bench -summary results/placement/unseen-cnn50 > results/placement/unseen-cnn50/SUMMARY.md
+	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split protocol -epochs 50 -reg-every 30 -reg-lr 0.05 -test-limit 2000 -out results/placement/protocol-cnn50
+	$(GO) run ./cmd/xreg-bench -summary results/placement/protocol-cnn50 > results/placement/protocol-cnn50/SUMMARY.md
+
 bench-placement: setup
 	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split unseen $(PLACEMENT_FLAGS) -out results/placement/unseen-cnn20
 	$(GO) run ./cmd/xreg-bench -summary results/placement/unseen-cnn20 > results/placement/unseen-cnn20/SUMMARY.md
