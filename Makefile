@@ -81,12 +81,16 @@ proto:
 # r = 10, φ lr 0.1, the first 2000 test images) on a shared 2-core machine; PLACEMENT_FLAGS=
 # "-epochs 50 -reg-every 30 -reg-lr 0.05 -test-limit 0" runs the full protocol. Per-run JSON resumes.
 PLACEMENT_FLAGS ?= -epochs 20 -reg-every 10 -reg-lr 0.1 -test-limit 2000
-# The same at the protocol's budget (50 epochs, r = 30, φ lr 0.05), both splits, seeds 0–2.
+# The same at the protocol's budget (cnn-bn 50, mlp-ln 100 epochs, r = 30, φ lr 0.05), both splits, seeds 0–2.
 bench-placement-full: setup
 	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split unseen -epochs 50 -reg-every 30 -reg-lr 0.05 -test-limit 2000 -out results/placement/unseen-cnn50
 	$(GO) run ./cmd/xreg-bench -summary results/placement/unseen-cnn50 > results/placement/unseen-cnn50/SUMMARY.md
 	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split protocol -epochs 50 -reg-every 30 -reg-lr 0.05 -test-limit 2000 -out results/placement/protocol-cnn50
 	$(GO) run ./cmd/xreg-bench -summary results/placement/protocol-cnn50 > results/placement/protocol-cnn50/SUMMARY.md
+	$(GO) run ./cmd/xreg-bench -model mlp-ln -methods none,learn -placement post-affine,pre-affine -split unseen -epochs 100 -reg-every 30 -reg-lr 0.05 -test-limit 2000 -out results/placement/unseen-mlp100
+	$(GO) run ./cmd/xreg-bench -summary results/placement/unseen-mlp100 > results/placement/unseen-mlp100/SUMMARY.md
+	$(GO) run ./cmd/xreg-bench -model mlp-ln -methods none,learn -placement post-affine,pre-affine -split protocol -epochs 100 -reg-every 30 -reg-lr 0.05 -test-limit 2000 -out results/placement/protocol-mlp100
+	$(GO) run ./cmd/xreg-bench -summary results/placement/protocol-mlp100 > results/placement/protocol-mlp100/SUMMARY.md
 
 bench-placement: setup
 	$(GO) run ./cmd/xreg-bench -model cnn-bn -methods none,learn -placement post-affine,pre-affine -split unseen $(PLACEMENT_FLAGS) -out results/placement/unseen-cnn20
