@@ -84,6 +84,19 @@ type Run struct {
 	Machine, Date                     string
 }
 
+// readRun reads one run's JSON file.
+func readRun(path string) (Run, error) {
+	var r Run
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
 // writeSummary aggregates every run in dir into Markdown tables (mean ± std over seeds).
 func writeSummary(w io.Writer, dir string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -92,13 +105,9 @@ func writeSummary(w io.Writer, dir string) error {
 	}
 	var runs []Run
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		r, err := readRun(f)
 		if err != nil {
 			return err
-		}
-		var r Run
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
 		}
 		runs = append(runs, r)
 	}
@@ -380,13 +389,9 @@ func sensitivity(w io.Writer, dirs []string) error {
 			return err
 		}
 		for _, f := range files {
-			data, err := os.ReadFile(f)
+			r, err := readRun(f)
 			if err != nil {
 				return err
-			}
-			var r Run
-			if err := json.Unmarshal(data, &r); err != nil {
-				return fmt.Errorf("%s: %w", f, err)
 			}
 			var names []string
 			for k := range r.FinalSigma {
