@@ -62,11 +62,37 @@ func (n *Net) SetMCLabels(labels []int) error {
 	return nil
 }
 
+// SetMCWeights weights the examples of the MC NLL loss: L = −Σ_i w_i Σ_c q_{i,c} log p̄_{i,c}
+// instead of the mean (w_i = 1/n). A weight may be 0 (a padding row). nil restores the mean.
+// Splitting a batch into parts weighted by 1/n_total makes the parts' losses and gradients sum to
+// the whole batch's when the examples do not interact (no batch statistics).
+func (n *Net) SetMCWeights(w []float64) error {
+	if n.mc == nil {
+		return fmt.Errorf("executor: SetMCWeights: the net has no MC NLL loss")
+	}
+	if w == nil {
+		n.mc.weights = nil
+		return nil
+	}
+	if len(w) != n.mc.rows {
+		return fmt.Errorf("executor: SetMCWeights: %d weights for %d examples", len(w), n.mc.rows)
+	}
+	for i, v := range w {
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("executor: SetMCWeights: weight %v of example %d is not a finite non-negative number", v, i)
+		}
+	}
+	n.mc.weights = append(n.mc.weights[:0], w...)
+	return nil
+}
+
 type mcNLLOp struct {
 	opBase
 	k, rows, classes int
 	smoothing        float64
 	labels           []int
+	// weights are the examples' weights (nil: 1/rows each; SetMCWeights).
+	weights []float64
 	// probs holds softmax(z) of the last forward (k·rows·classes) and mean the pass average
 	// (rows·classes), for the backward pass.
 	probs, mean []float64
@@ -116,15 +142,29 @@ func mcForward[T float](op *mcNLLOp, z []T) float64 {
 	var total float64
 	eps := op.smoothing
 	for i := 0; i < rows; i++ {
+		w := op.weight(i)
+		if w == 0 {
+			continue
+		}
 		m := op.mean[i*c : (i+1)*c]
-		total -= (1 - eps) * math.Log(math.Max(m[op.labels[i]], mcFloor))
+		var l float64
+		l -= (1 - eps) * math.Log(math.Max(m[op.labels[i]], mcFloor))
 		if eps > 0 {
 			for _, v := range m {
-				total -= eps / float64(c) * math.Log(math.Max(v, mcFloor))
+				l -= eps / float64(c) * math.Log(math.Max(v, mcFloor))
 			}
 		}
+		total += w * l
 	}
-	return total / float64(rows)
+	return total
+}
+
+// weight returns the weight of example i in the loss.
+func (op *mcNLLOp) weight(i int) float64 {
+	if op.weights == nil {
+		return 1 / float64(op.rows)
+	}
+	return op.weights[i]
 }
 
 func (op *mcNLLOp) DiffWRT(int) []bool { return []bool{true} }
@@ -139,7 +179,7 @@ func (op *mcNLLOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (
 }
 
 // mcNLLGradOp computes dL/dz from the probabilities the forward pass kept:
-// with a_{r,i,c} = −q_{i,c}·p_{r,i,c} / (k·n·p̄_{i,c}), dz_{r,i,j} = a_{r,i,j} − p_{r,i,j}·Σ_c a_{r,i,c}.
+// with a_{r,i,c} = −w_i·q_{i,c}·p_{r,i,c} / (k·p̄_{i,c}) (w_i = 1/n unless SetMCWeights), dz_{r,i,j} = a_{r,i,j} − p_{r,i,j}·Σ_c a_{r,i,c}.
 type mcNLLGradOp struct {
 	opBase
 	fwd *mcNLLOp
@@ -161,6 +201,7 @@ func mcBackward[T float](f *mcNLLOp, g float64, dz []T) {
 	a := make([]float64, c)
 	for r := 0; r < k*rows; r++ {
 		i := r % rows
+		w := f.weight(i)
 		p := f.probs[r*c : (r+1)*c]
 		m := f.mean[i*c : (i+1)*c]
 		var sum float64
@@ -170,8 +211,8 @@ func mcBackward[T float](f *mcNLLOp, g float64, dz []T) {
 				q += 1 - eps
 			}
 			a[j] = 0
-			if q != 0 {
-				a[j] = -q * p[j] / (float64(k*rows) * math.Max(m[j], mcFloor))
+			if q != 0 && w != 0 {
+				a[j] = -w * q * p[j] / (float64(k) * math.Max(m[j], mcFloor))
 			}
 			sum += a[j]
 		}

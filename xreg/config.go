@@ -54,8 +54,11 @@ type TrainConfig struct {
 	Sigma float64
 	// RegBatchNorm says what BatchNormalization uses in the regularization passes: "eval"
 	// [default] — the running statistics, as the deployed model does — or "batch" — the statistics
-	// of the regularization batch (K noisy copies of it), without updating the running statistics.
-	// Neither mode lets regularization data into the running statistics.
+	// of the regularization batch, computed in each of the K noisy passes over its RegBatch
+	// examples (a pass is normalized like a training step, never over the K passes together),
+	// without updating the running statistics. Neither mode lets regularization data into the
+	// running statistics. The φ update's activations are those of about RegBatch rows either way;
+	// "batch" costs K extra forward passes per update (see phiPasses in phi.go).
 	RegBatchNorm string
 
 	// Freeze names the params that stay fixed: "" (none), "head" (all but the classifier head),

@@ -15,7 +15,6 @@ import (
 
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/inject"
-	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
 	"github.com/xreg-onnx/xreg-onnx/internal/optim"
 	"github.com/xreg-onnx/xreg-onnx/internal/probs"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
@@ -67,7 +66,7 @@ type trainer struct {
 	output    string
 	weights   onnximport.WeightOptions
 	trainNet  *executor.Net
-	regNet    *executor.Net
+	phiRun    *phiPasses    // the φ loss and gradient (phi.go); nil unless φ is learned
 	evalNet   *executor.Net // per-epoch deterministic evaluation on the regularization set
 	values    map[string]*tensor.Dense
 	theta     []string
@@ -213,18 +212,9 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		return err
 	}
 	if cfg.Regs == RegsLearn && len(t.phi) > 0 {
-		t.regNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.MC * cfg.RegBatch, Training: false, Values: t.values, Weights: t.weights})
+		t.phiRun, err = newPhiPasses(m, phiOptions{k: cfg.MC, n: cfg.RegBatch, batchStats: cfg.RegBatchNorm == "batch",
+			values: t.values, weights: t.weights, input: t.inputName, output: t.output, phi: t.phi})
 		if err != nil {
-			return err
-		}
-		if cfg.RegBatchNorm == "batch" {
-			t.regNet.SetBatchNormMode(kernels.TrainFrozen)
-		}
-		loss, err := t.regNet.MCNLL(t.output, cfg.MC, 0)
-		if err != nil {
-			return err
-		}
-		if err := t.regNet.Grad(loss, t.phi...); err != nil {
 			return err
 		}
 		if t.optPhi, err = optim.New(optim.Spec{Name: cfg.RegOptimizer, LR: cfg.RegLR}); err != nil {
@@ -329,7 +319,7 @@ func (t *trainer) runEpoch(train, reg *dataset.Set, total int) (EpochStats, erro
 		}
 		t.thetaTime += time.Since(stepStart)
 		t.step++
-		if t.regNet != nil && t.step%cfg.RegEvery == 0 {
+		if t.phiRun != nil && t.step%cfg.RegEvery == 0 {
 			if err := t.updatePhi(reg); err != nil {
 				return EpochStats{}, err
 			}
@@ -364,7 +354,8 @@ func (t *trainer) updateTheta() error {
 	return t.optTheta.Step(params)
 }
 
-// updatePhi runs K noisy passes over one regularization batch and takes one step on φ.
+// updatePhi runs K noisy passes over one regularization batch (phi.go: nets of about one batch,
+// not K) and takes one step on φ.
 func (t *trainer) updatePhi(reg *dataset.Set) error {
 	start := time.Now()
 	cfg := t.cfg
@@ -378,33 +369,34 @@ func (t *trainer) updatePhi(reg *dataset.Set) error {
 			idx[i] = r.IntN(reg.Len())
 		}
 	}
-	xs := make([]float32, cfg.MC*n*d)
+	xs := make([]float32, n*d)
 	labels := make([]int, n)
 	for i, j := range idx {
 		ex, y := reg.Example(j)
 		labels[i] = y
-		for k := 0; k < cfg.MC; k++ {
-			copy(xs[(k*n+i)*d:(k*n+i+1)*d], ex)
-		}
+		copy(xs[i*d:(i+1)*d], ex)
 	}
-	x := tensor.New(tensor.WithShape(t.regNet.Inputs[t.inputName].Shape()...), tensor.WithBacking(xs))
-	if err := t.regNet.SetMCLabels(labels); err != nil {
-		return err
+	// Each unit of passes (phi.go) draws its noise from its own generator, seeded from (seed, step):
+	// the per-pass scheme reruns a pass with the same noise, and a resumed run draws the same.
+	nr := t.rng(streamRegNoise, t.step)
+	seeds := make([][2]uint64, t.phiRun.units())
+	for i := range seeds {
+		seeds[i] = [2]uint64{nr.Uint64(), nr.Uint64()}
 	}
-	if err := t.regNet.Forward(map[string]*tensor.Dense{t.inputName: x}, executor.Noise{Rand: t.rng(streamRegNoise, t.step)}); err != nil {
-		return err
-	}
-	loss, err := t.regNet.LossValue()
+	loss, err := t.phiRun.run(xs, d, labels, func(u int) executor.Noise {
+		return executor.Noise{Rand: rand.New(rand.NewPCG(seeds[u][0], seeds[u][1]))}
+	})
 	if err != nil {
 		return err
 	}
 	params := make([]optim.Param, len(t.phi))
 	for i, name := range t.phi {
-		g, err := t.regNet.GradValue(name)
-		if err != nil {
-			return err
+		g64 := t.phiRun.grads[name]
+		g := make([]float32, len(g64))
+		for j, v := range g64 {
+			g[j] = float32(v)
 		}
-		params[i] = optim.Param{Name: name, W: t.values[name].Float32s(), G: g.Float32s()}
+		params[i] = optim.Param{Name: name, W: t.values[name].Float32s(), G: g}
 	}
 	if err := t.optPhi.Step(params); err != nil {
 		return err

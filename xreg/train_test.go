@@ -375,10 +375,10 @@ func TestRegPassesUseRunningStatistics(t *testing.T) {
 			t.Errorf("training net BatchNorm %s in mode %v", bn.Name, bn.Mode())
 		}
 	}
-	if len(tr.regNet.BatchNorms()) != 2 {
-		t.Fatalf("%d BatchNorms in the regularization net, want 2", len(tr.regNet.BatchNorms()))
+	if len(tr.phiRun.net.BatchNorms()) != 2 {
+		t.Fatalf("%d BatchNorms in the regularization net, want 2", len(tr.phiRun.net.BatchNorms()))
 	}
-	for _, bn := range tr.regNet.BatchNorms() {
+	for _, bn := range tr.phiRun.net.BatchNorms() {
 		if bn.Mode() != kernels.Eval {
 			t.Errorf("regularization net BatchNorm %s in mode %v", bn.Name, bn.Mode())
 		}
@@ -395,7 +395,7 @@ func TestRegPassesUseRunningStatistics(t *testing.T) {
 	if err := trb.setup(train, reg); err != nil {
 		t.Fatal(err)
 	}
-	for _, bn := range trb.regNet.BatchNorms() {
+	for _, bn := range append(trb.phiRun.net.BatchNorms(), trb.phiRun.fwd.BatchNorms()...) {
 		if bn.Mode() != kernels.TrainFrozen {
 			t.Errorf("--reg-batchnorm batch: BatchNorm %s in mode %v", bn.Name, bn.Mode())
 		}
