@@ -340,6 +340,26 @@ func TestGradCheck(t *testing.T) {
 	}
 }
 
+// TestGradCheckNoiseScaleLarge checks the gradient of a layer's noise scale over a tensor large
+// enough for the parallel, chunked reduction (d/dlogσ of Σ w ⊙ (x + exp(logσ)·ε), 60 000 values).
+func TestGradCheckNoiseScaleLarge(t *testing.T) {
+	dims := []int{3, 100, 200}
+	nodes := []*onnxpb.NodeProto{
+		nodeProto("RandomNormalLike", []string{"x"}, []string{"eps"}),
+		nodeProto("Exp", []string{"logs"}, []string{"s"}),
+		nodeProto("Mul", []string{"eps", "s"}, []string{"n"}),
+		nodeProto("Add", []string{"x", "n"}, []string{"y"}),
+	}
+	m := graphModel(t, 13, []testInput{fed("x", dims), p("logs", 31, 1)}, nodes, "y")
+	c := gradCheck{
+		Feeds: map[string]*tensor.Dense{"x": denseOf32(dims, rnd(32, size(dims), -2, 2, 0))},
+		Noise: Noise{Values: map[string]*tensor.Dense{"eps": denseOf32(dims, rnd(33, size(dims), -3, 3, 0))}},
+	}
+	if n := checkGrads(t, m, c); n != 1 {
+		t.Fatalf("checked %d gradient elements, want 1", n)
+	}
+}
+
 // TestGradCheckNoise checks the reparameterization through RandomNormalLike / RandomUniformLike:
 // y = x + exp(logσ)·ε with ε fixed, differentiated with respect to x and logσ.
 func TestGradCheckNoise(t *testing.T) {

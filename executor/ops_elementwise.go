@@ -3,6 +3,7 @@ package executor
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -181,11 +182,29 @@ func (op *binaryGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 func binaryGradKernel[T float](k binKind, which int, p *bplan, a, b, g, out []T) {
+	if k == binMul && len(out) == 1 && len(p.dims) == 1 {
+		// d(a·b)/d(scalar) over a whole tensor (the noise scale σ of a layer): a parallel dot product.
+		other, so := a, p.sa[0]
+		if which == 0 {
+			other, so = b, p.sb[0]
+		}
+		out[0] += T(dotStrided(g, other, so))
+		return
+	}
 	p.each(func(o, ia, ib, n, sa, sb int) {
 		gg := g[o : o+n]
 		j, sj := ia, sa
 		if which == 1 {
 			j, sj = ib, sb
+		}
+		if sj == 0 && k == binMul {
+			// A broadcast operand: sum this run in registers, not through out[j] in memory.
+			if which == 0 {
+				out[j] += T(dot(gg, b, ib, sb))
+			} else {
+				out[j] += T(dot(gg, a, ia, sa))
+			}
+			return
 		}
 		switch {
 		case k == binAdd || (k == binSub && which == 0):
@@ -576,4 +595,62 @@ func reluGrad32(x, g, dx []float32) {
 		b := int32(math.Float32bits(x[i]))
 		dx[i] = math.Float32frombits(math.Float32bits(v) & uint32((-b&^b)>>31))
 	}
+}
+
+// dot returns Σ g[i]·v[iv+i·sv] in float64, with four independent accumulators.
+func dot[T float](g, v []T, iv, sv int) float64 {
+	if sv == 0 {
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(g); i += 4 {
+			s0, s1, s2, s3 = s0+float64(g[i]), s1+float64(g[i+1]), s2+float64(g[i+2]), s3+float64(g[i+3])
+		}
+		for ; i < len(g); i++ {
+			s0 += float64(g[i])
+		}
+		return ((s0 + s1) + (s2 + s3)) * float64(v[iv])
+	}
+	if sv == 1 {
+		v = v[iv : iv+len(g)]
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(g); i += 4 {
+			s0 += float64(g[i]) * float64(v[i])
+			s1 += float64(g[i+1]) * float64(v[i+1])
+			s2 += float64(g[i+2]) * float64(v[i+2])
+			s3 += float64(g[i+3]) * float64(v[i+3])
+		}
+		for ; i < len(g); i++ {
+			s0 += float64(g[i]) * float64(v[i])
+		}
+		return (s0 + s1) + (s2 + s3)
+	}
+	var s float64
+	for i := range g {
+		s += float64(g[i]) * float64(v[iv])
+		iv += sv
+	}
+	return s
+}
+
+// dotStrided returns Σ g[i]·v[i·sv] over all of g, in parallel chunks whose partial sums are
+// added in chunk order (the result does not depend on the number of workers: the chunks are
+// fixed by len(g)).
+func dotStrided[T float](g, v []T, sv int) float64 {
+	chunks := (len(g) + minChunk - 1) / minChunk
+	if chunks <= 1 {
+		return dot(g, v, 0, sv)
+	}
+	parts := make([]float64, chunks)
+	parallelN(chunks, min(runtime.GOMAXPROCS(0), chunks), func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			a, e := c*minChunk, min((c+1)*minChunk, len(g))
+			parts[c] = dot(g[a:e], v, a*sv, sv)
+		}
+	})
+	var s float64
+	for _, x := range parts {
+		s += x
+	}
+	return s
 }

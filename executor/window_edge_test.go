@@ -74,6 +74,11 @@ func windowEdgeCases() []windowEdgeCase {
 		)
 	}
 	cs = append(cs,
+		// The 2×2, stride-2 fast path: a trailing odd row and column lie in no window.
+		windowEdgeCase{"MaxPool 2x2 stride2 on 5x3", "MaxPool", []int{2, 3, 5, 3}, nil,
+			[]*onnxpb.AttributeProto{ints("kernel_shape", 2, 2), ints("strides", 2, 2)}},
+		windowEdgeCase{"MaxPool 2x2 stride2 on 2x2", "MaxPool", []int{1, 2, 2, 2}, nil,
+			[]*onnxpb.AttributeProto{ints("kernel_shape", 2, 2), ints("strides", 2, 2)}},
 		windowEdgeCase{"MaxPool dilation2 2x2 pad1 on 1x1 " + emptyWindowMark, "MaxPool", []int{1, 2, 1, 1}, nil,
 			[]*onnxpb.AttributeProto{ints("kernel_shape", 2, 2), ints("pads", 1, 1, 1, 1), ints("dilations", 2, 2)}},
 		windowEdgeCase{"MaxPool dilation3 2x2 pad1 stride2 on 3x2 " + emptyWindowMark, "MaxPool", []int{1, 2, 3, 2}, nil,

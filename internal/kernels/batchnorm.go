@@ -250,11 +250,9 @@ func bnStats[T Float](op *bnStatsOp, x []T) (*tensor.Dense, error) {
 			k := float64(x[ch*sp])
 			var s, q float64
 			for i := 0; i < n; i++ {
-				for _, v := range x[(i*c+ch)*sp : (i*c+ch+1)*sp] {
-					d := float64(v) - k
-					s += d
-					q += d * d
-				}
+				ds, dq := shiftedSums(x[(i*c+ch)*sp:(i*c+ch+1)*sp], k)
+				s += ds
+				q += dq
 			}
 			mean := k + s/float64(m)
 			variance[ch] = math.Max(0, (q-s*s/float64(m))/float64(m))
@@ -372,11 +370,9 @@ func bnGradSums[T Float](op *bnGradSumsOp, in []*tensor.Dense) *tensor.Dense {
 			var sdy, sdyx float64
 			for i := 0; i < n; i++ {
 				o := (i*c + ch) * sp
-				xs := x[o : o+sp]
-				for j, d := range dy[o : o+sp] {
-					sdy += float64(d)
-					sdyx += float64(d) * float64(xs[j]-mean)
-				}
+				a, b := centredDot(dy[o:o+sp], x[o:o+sp], mean)
+				sdy += a
+				sdyx += b
 			}
 			sums[ch] = T(sdy)
 			sums[c+ch] = T(sdyx * float64(st[c+ch]))
@@ -472,4 +468,44 @@ func (op *rowOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	out, o := output[float64](&op.ob, op.out, false)
 	copy(o, data[float64](in[0])[op.row*c:(op.row+1)*c])
 	return out, nil
+}
+
+// shiftedSums returns Σ(x−k) and Σ(x−k)² in float64. Four independent accumulator pairs keep the
+// additions from waiting on each other (one chain costs the add latency per element).
+func shiftedSums[T Float](x []T, k float64) (s, q float64) {
+	var s0, s1, s2, s3, q0, q1, q2, q3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		d0, d1, d2, d3 := float64(x[i])-k, float64(x[i+1])-k, float64(x[i+2])-k, float64(x[i+3])-k
+		s0, s1, s2, s3 = s0+d0, s1+d1, s2+d2, s3+d3
+		q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
+	}
+	for ; i < len(x); i++ {
+		d := float64(x[i]) - k
+		s0 += d
+		q0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+}
+
+// centredDot returns Σdy and Σdy·(x−mean) in float64 (x as long as dy), with independent
+// accumulators as shiftedSums.
+func centredDot[T Float](dy, x []T, mean T) (sdy, sdyx float64) {
+	x = x[:len(dy)]
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	i := 0
+	for ; i+4 <= len(dy); i += 4 {
+		g0, g1, g2, g3 := float64(dy[i]), float64(dy[i+1]), float64(dy[i+2]), float64(dy[i+3])
+		a0, a1, a2, a3 = a0+g0, a1+g1, a2+g2, a3+g3
+		b0 += g0 * float64(x[i]-mean)
+		b1 += g1 * float64(x[i+1]-mean)
+		b2 += g2 * float64(x[i+2]-mean)
+		b3 += g3 * float64(x[i+3]-mean)
+	}
+	for ; i < len(dy); i++ {
+		g := float64(dy[i])
+		a0 += g
+		b0 += g * float64(x[i]-mean)
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }

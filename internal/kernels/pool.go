@@ -165,8 +165,7 @@ func maxPool[T Float](c *poolCfg, x, y []T, mask []int32) {
 	hw, p := g.h*g.w, g.oh*g.ow
 	planes := g.n * g.c
 	// The common 2×2, stride 2 pooling without padding has full windows only.
-	pool2 := g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 &&
-		g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
+	pool2 := c.pool2x2()
 	parallel(planes, workers(planes, c.cost()), func(_, lo, hi int) {
 		if pool2 {
 			for pl := lo; pl < hi; pl++ {
@@ -203,6 +202,42 @@ func lowest[T Float]() T {
 	}
 	v := -math.MaxFloat64
 	return T(v)
+}
+
+// pool2x2 reports the common 2×2, stride 2 pooling without padding or dilation: windows are
+// full and disjoint, and a trailing odd row or column belongs to none.
+func (c *poolCfg) pool2x2() bool {
+	g := &c.g
+	return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 &&
+		g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
+}
+
+// maxPoolGrad2x2 writes the whole gradient plane dxc of a 2×2, stride-2 max pooling in one pass:
+// each window's dy at its maximum (the recorded position when x holds y there, else the first
+// maximal tap), zeros at its other taps and on a trailing row or column no window covers.
+func maxPoolGrad2x2[T Float](c *poolCfg, xc, yc, dyc, dxc []T, mc []int32) {
+	g := &c.g
+	w := g.w
+	for oy := 0; oy < g.oh; oy++ {
+		r0, r1 := 2*oy*w, (2*oy+1)*w
+		d0, d1 := dxc[r0:r0+w], dxc[r1:r1+w]
+		for ox := 0; ox < g.ow; ox++ {
+			o := oy*g.ow + ox
+			k := 2 * ox
+			d0[k], d0[k+1], d1[k], d1[k+1] = 0, 0, 0, 0
+			at := int(mc[o])
+			if at < 0 || at >= len(xc) || xc[at] != yc[o] {
+				at = argmax(g, xc, c.ry[oy], c.rx[ox])
+			}
+			dxc[at] += dyc[o]
+		}
+		if w > 2*g.ow { // odd width: the last column is in no window
+			d0[w-1], d1[w-1] = 0, 0
+		}
+	}
+	if tail := 2 * g.oh * w; tail < len(dxc) { // odd height: the last row is in no window
+		clear(dxc[tail:])
+	}
 }
 
 // maxPool2x2 pools one channel plane with 2×2 windows at stride 2.
@@ -271,9 +306,15 @@ func maxPoolGrad[T Float](c *poolCfg, x, y, dy, dx []T, mask []int32) {
 	g := &c.g
 	hw, p := g.h*g.w, g.oh*g.ow
 	planes := g.n * g.c
+	pool2 := c.pool2x2()
 	parallel(planes, workers(planes, p), func(_, lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			xc, dxc := x[pl*hw:(pl+1)*hw], dx[pl*hw:(pl+1)*hw]
+			if pool2 && len(mask) == planes*p {
+				maxPoolGrad2x2(c, xc, y[pl*p:(pl+1)*p], dy[pl*p:(pl+1)*p], dxc, mask[pl*p:(pl+1)*p])
+				continue
+			}
+			clear(dxc)
 			o := pl * p
 			for _, ry := range c.ry {
 				for _, rx := range c.rx {
@@ -323,11 +364,11 @@ func (op *maxPoolGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 		mask = op.fwd.mask
 	}
 	if dt == tensor.Float32 {
-		out, dx := output[float32](&op.ob, op.xs, true)
+		out, dx := output[float32](&op.ob, op.xs, false)
 		maxPoolGrad(&op.poolCfg, data[float32](in[0]), data[float32](in[1]), data[float32](in[2]), dx, mask)
 		return out, nil
 	}
-	out, dx := output[float64](&op.ob, op.xs, true)
+	out, dx := output[float64](&op.ob, op.xs, false)
 	maxPoolGrad(&op.poolCfg, data[float64](in[0]), data[float64](in[1]), data[float64](in[2]), dx, mask)
 	return out, nil
 }
