@@ -98,7 +98,7 @@ func (e *UntrainableError) Error() string {
 // (Conv/ConvTranspose weight and bias, Gemm and MatMul operands, normalization scale and bias
 // unless a Constant of ones (scale) or zeros (bias) says the layer has no affine step,
 // BatchNormalization running statistics as state, PRelu slope, the Add bias after a Conv, MatMul
-// or Gemm) directly or through Identity, Reshape, Transpose, Squeeze, Unsqueeze or Flatten nodes,
+// or Gemm, the scale and bias of a decomposed layer norm: Mul after a Div by a Sqrt, Add after it) directly or through Identity, Reshape, Transpose, Squeeze, Unsqueeze or Flatten nodes,
 // and what opt.Select picks. The list is sorted by name. Weight slots that cannot be trained
 // (computed from constants, or a Constant of another float type) are returned as
 // *UntrainableError values, in graph order; a selection that matches nothing or something not
@@ -200,7 +200,14 @@ func (m *Model) Weights(opt WeightOptions) ([]*Weight, []*UntrainableError, erro
 		s, ok := weightSlots[n.OpType]
 		if n.OpType == "Add" && len(n.Inputs) == 2 {
 			for i := range 2 {
-				if p := g.Producer[n.Input(1-i)]; p != nil && biasProducers[p.OpType] {
+				if p := g.Producer[n.Input(1-i)]; p != nil && (biasProducers[p.OpType] || lnScale(g, p)) {
+					s, ok = struct{ params, state []int }{params: []int{i}}, true
+				}
+			}
+		}
+		if lnScale(g, n) {
+			for i := range 2 {
+				if p := g.Producer[n.Input(1-i)]; p != nil && p.OpType == "Div" {
 					s, ok = struct{ params, state []int }{params: []int{i}}, true
 				}
 			}
@@ -301,6 +308,23 @@ func (g *Graph) resolveWeight(v string) (*Weight, *Node) {
 		}
 		return nil, p
 	}
+}
+
+// lnScale reports whether n is the affine scale of a decomposed layer norm, as exporters write
+// LayerNorm below opset 17 (… Sqrt → Div, then Mul by the scale and Add of the bias): a Mul of two
+// inputs, one the output of a Div by a Sqrt.
+func lnScale(g *Graph, n *Node) bool {
+	if n.OpType != "Mul" || len(n.Inputs) != 2 {
+		return false
+	}
+	for i := range 2 {
+		if d := g.Producer[n.Input(i)]; d != nil && d.OpType == "Div" {
+			if s := g.Producer[d.Input(1)]; s != nil && s.OpType == "Sqrt" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noAffine reports whether input i of a normalization node is a Constant (directly or through

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -18,15 +19,25 @@ func init() {
 		Name:      "inspect",
 		Usage:     "print a model's opset, inputs/outputs, op counts, parameters, normalization points and unsupported nodes",
 		ArgsUsage: "model.onnx",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "trainable", Usage: "list the Constant or Identity outputs this `REGEX` selects (by value or node name) among the trainable weights, as train --trainable trains them"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("inspect: expected one model file, got %d arguments", c.NArg())
+			}
+			var sel *regexp.Regexp
+			if p := c.String("trainable"); p != "" {
+				var err error
+				if sel, err = regexp.Compile(p); err != nil {
+					return fmt.Errorf("inspect: --trainable %q is not a valid regular expression: %v", p, err)
+				}
 			}
 			m, err := onnximport.LoadPermissive(c.Args().First())
 			if err != nil {
 				return err
 			}
-			return writeInspect(c.App.Writer, m)
+			return writeInspect(c.App.Writer, m, sel)
 		},
 	})
 }
@@ -49,7 +60,8 @@ func shapeString(v *onnximport.Value) string {
 	return "[" + strings.Join(parts, " × ") + "]"
 }
 
-func writeInspect(w io.Writer, m *onnximport.Model) error {
+// writeInspect describes m; sel selects more trainable weights, as train --trainable does.
+func writeInspect(w io.Writer, m *onnximport.Model, sel *regexp.Regexp) error {
 	p := m.Proto
 	fmt.Fprintf(w, "model      %s\n", m.Path)
 	fmt.Fprintf(w, "ir version %d, producer %s %s\n", p.GetIrVersion(), p.GetProducerName(), p.GetProducerVersion())
@@ -90,7 +102,7 @@ func writeInspect(w io.Writer, m *onnximport.Model) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nparameters %d float values in %d initializers (running statistics included)\n", m.ParamCount(), len(m.Graph.Initializers))
-	if err := writeWeights(w, m); err != nil {
+	if err := writeWeights(w, m, sel); err != nil {
 		return err
 	}
 
@@ -112,8 +124,8 @@ func writeInspect(w io.Writer, m *onnximport.Model) error {
 
 // writeWeights lists the tensors train would train (params) or update (state), with where each
 // lives, and the weight slots it would refuse to train around.
-func writeWeights(w io.Writer, m *onnximport.Model) error {
-	opt := onnximport.WeightOptions{}
+func writeWeights(w io.Writer, m *onnximport.Model, sel *regexp.Regexp) error {
+	opt := onnximport.WeightOptions{Select: sel}
 	if regs, err := inject.Regs(m); err == nil {
 		added := map[string]bool{}
 		for _, r := range regs {
@@ -139,6 +151,9 @@ func writeWeights(w io.Writer, m *onnximport.Model) error {
 	fmt.Fprintln(tw, "  NAME\tSHAPE\tKIND\tLIVES IN")
 	for _, x := range ws {
 		kind := "param"
+		if x.Selected {
+			kind = "param (selected)"
+		}
 		if x.State {
 			kind = "state"
 		}

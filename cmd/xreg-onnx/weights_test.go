@@ -118,6 +118,39 @@ func TestInspectWeights(t *testing.T) {
 	}
 }
 
+// TestInspectTrainable: on the paddle2onnx-style vit of the zoo (weights in Constant nodes), inspect
+// lists the decomposed layer norms' scale and bias as params, and the class token only when
+// --trainable selects it, marked selected; a pattern that is not a regular expression is one line.
+func TestInspectTrainable(t *testing.T) {
+	model := filepath.Join("..", "..", "testdata", "zoo", "vit-rnd-op9-p2o.onnx")
+	for _, c := range []struct {
+		args       []string
+		want, lack []string
+	}{
+		{nil, []string{`encoder\.ln\.weight +\[16\] +param +Constant node "const_encoder\.ln\.weight"`}, []string{`class_token`}},
+		{[]string{"--trainable", "class_token"}, []string{`class_token +\[1×1×16\] +param \(selected\) +Constant node "const_class_token"`}, nil},
+	} {
+		out, err := command(append(append([]string{"inspect"}, c.args...), model)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("inspect %v: %v\n%s", c.args, err, out)
+		}
+		for _, re := range c.want {
+			if !regexp.MustCompile(re).Match(out) {
+				t.Errorf("inspect %v lacks %s:\n%s", c.args, re, out)
+			}
+		}
+		for _, re := range c.lack {
+			if regexp.MustCompile(re).Match(out) {
+				t.Errorf("inspect %v lists %s", c.args, re)
+			}
+		}
+	}
+	out, err := command("inspect", "--trainable", "(", model).CombinedOutput()
+	if s := strings.TrimSpace(string(out)); err == nil || strings.Contains(s, "\n") || !strings.Contains(s, "--trainable") {
+		t.Errorf("inspect --trainable '(': want one error line naming --trainable, got (%v):\n%s", err, s)
+	}
+}
+
 // TestDropoutPoint: inject --at Dropout turns a Dropout node (rate 0.2) into learnable Gaussian
 // dropout (σ0 = sqrt(0.2/0.8) = 0.5); after training, export reports the learned rate beside σ.
 func TestDropoutPoint(t *testing.T) {
