@@ -78,6 +78,16 @@ func (e *executor) run() (err error) {
 	return nil
 }
 
+// Compile makes the net's program now instead of on the first Forward, so that start-up work is
+// done before the first step (a net already compiled is left as it is). Grad, if used, must come
+// first.
+func (n *Net) Compile() error {
+	if n.exec != nil {
+		return nil
+	}
+	return n.compile()
+}
+
 // compile makes the net's program: the nodes needed for the outputs, the loss and the gradients.
 func (n *Net) compile() (err error) {
 	defer func() {

@@ -221,6 +221,14 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 			return err
 		}
 	}
+	// Compile now, so that all start-up work is done before the first step.
+	for _, n := range []*executor.Net{t.trainNet, t.regNet} {
+		if n != nil {
+			if err := n.Compile(); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -79,6 +79,7 @@ func main() {
 		batch     = flag.Int("batch", 64, "batch size of -speed")
 		steps     = flag.Int("steps", 5, "training steps of -speed (at least 3)")
 		threads   = flag.Int("threads", 0, "GOMAXPROCS of -speed (0: Go's default)")
+		setupOnly = flag.Bool("setup-only", false, "with -speed: stop where the first training step would begin and report the start-up time (setup_s) alone")
 		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the -speed run (pprof) to this file")
 		kernelsF  = flag.Bool("kernels", false, "print which kernels this binary has and exit")
 	)
@@ -88,7 +89,7 @@ func main() {
 		return
 	}
 	if *speed != "" {
-		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof); err != nil {
+		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof, *setupOnly); err != nil {
 			fail(err)
 		}
 		return

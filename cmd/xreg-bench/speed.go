@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,37 +27,39 @@ type speedRecord struct {
 	PhiS        float64 `json:"phi_s"`         // one φ update (K noisy passes + backward + step)
 	PhiCPUS     float64 `json:"phi_cpu_s"`     // its CPU time
 	FirstStepAt float64 `json:"first_step_at"` // Unix time at the end of the first θ step
-	PeakRSSMB   float64 `json:"peak_rss_mb"`   // VmHWM
-	Steps       int     `json:"steps"`
-	PhiCold     bool    `json:"phi_cold"` // PhiS includes the first φ update's warm-up
+	// SetupDoneAt is the Unix time at which the first θ step begins: the model loaded, injected,
+	// its nets built and compiled (xreg.Train's OnStart); SetupS is the same instant in seconds
+	// since the process started, and Phases splits it (load, inject, data, train setup).
+	SetupDoneAt float64            `json:"setup_done_at"`
+	SetupS      float64            `json:"setup_s"`
+	Phases      map[string]float64 `json:"phases"`
+	PeakRSSMB   float64            `json:"peak_rss_mb"` // VmHWM
+	Steps       int                `json:"steps"`
+	PhiCold     bool               `json:"phi_cold"` // PhiS includes the first φ update's warm-up
 }
 
 // runSpeed times `steps` training steps of the model at path (noise injected after every
 // normalization node, as `xreg-onnx inject` does) on random data, with the trainer of
 // `xreg-onnx train`: θ steps at the given batch, and a φ update (K = 4) every second step.
-// A non-empty cpuprofile receives a CPU profile of the training (pprof format).
-func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
+// A non-empty cpuprofile receives a CPU profile of the training (pprof format). With setupOnly it
+// stops where the first step would begin and reports the start-up alone (steps unused).
+func runSpeed(path string, batch, steps, threads int, cpuprofile string, setupOnly bool) error {
 	if threads > 0 {
 		runtime.GOMAXPROCS(threads)
 	}
-	if steps < 3 {
+	if steps < 3 && !setupOnly {
 		return fmt.Errorf("-steps %d: want at least 3 (the first, a θ + φ step, a θ step)", steps)
 	}
-	m, err := onnximport.Load(path)
-	if err != nil {
-		return err
+	if setupOnly {
+		steps = 1
 	}
-	if _, err := inject.Apply(m, inject.Options{}); err != nil {
-		return err
+	phases := map[string]float64{}
+	lap := time.Now()
+	phase := func(name string) {
+		now := time.Now()
+		phases[name] = now.Sub(lap).Seconds()
+		lap = now
 	}
-	if len(m.Graph.Inputs) != 1 {
-		return fmt.Errorf("%s: want one input, have %d", path, len(m.Graph.Inputs))
-	}
-	shape := m.Graph.Inputs[0].Shape[1:]
-	train, reg := dataset.Random(steps*batch, shape, 1), dataset.Random(batch, shape, 2)
-	const regEvery = 2
-	var marks []time.Time
-	var cpu []float64
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -67,13 +71,46 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	m, err := onnximport.Load(path)
+	if err != nil {
+		return err
+	}
+	phase("load")
+	if _, err := inject.Apply(m, inject.Options{}); err != nil {
+		return err
+	}
+	phase("inject")
+	if len(m.Graph.Inputs) != 1 {
+		return fmt.Errorf("%s: want one input, have %d", path, len(m.Graph.Inputs))
+	}
+	shape := m.Graph.Inputs[0].Shape[1:]
+	train, reg := dataset.Random(steps*batch, shape, 1), dataset.Random(batch, shape, 2)
+	phase("data")
+	const regEvery = 2
+	var marks []time.Time
+	var cpu []float64
+	var setupDone time.Time
 	_, err = xreg.Train(m, train, reg, xreg.TrainConfig{
 		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true,
-		Hooks: []xreg.Hooks{{Name: "marks", OnStep: func(xreg.Progress) error {
-			marks, cpu = append(marks, time.Now()), append(cpu, cpuSeconds())
-			return nil
-		}}},
+		Hooks: []xreg.Hooks{{Name: "marks",
+			OnStart: func(xreg.Progress) error {
+				phase("train setup")
+				setupDone = time.Now()
+				if setupOnly {
+					return errSetupOnly
+				}
+				return nil
+			},
+			OnStep: func(xreg.Progress) error {
+				marks, cpu = append(marks, time.Now()), append(cpu, cpuSeconds())
+				return nil
+			}}},
 	})
+	if setupOnly && errors.Is(err, errSetupOnly) {
+		return json.NewEncoder(os.Stdout).Encode(speedRecord{
+			SetupDoneAt: unixSeconds(setupDone), SetupS: sinceProcessStart(setupDone), Phases: phases, PeakRSSMB: peakRSSMB(),
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -97,12 +134,59 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string) error {
 		CPUStepS:    median(thetaCPU),
 		PhiCPUS:     max(0, median(thetaPhiCPU)-median(thetaCPU)),
 		PhiS:        max(0, median(thetaPhi)-median(theta)),
-		FirstStepAt: float64(marks[0].UnixNano()) / 1e9,
+		FirstStepAt: unixSeconds(marks[0]),
+		SetupDoneAt: unixSeconds(setupDone),
+		SetupS:      sinceProcessStart(setupDone),
+		Phases:      phases,
 		PeakRSSMB:   peakRSSMB(),
 		Steps:       len(marks),
 		PhiCold:     len(marks) < 4,
 	}
 	return json.NewEncoder(os.Stdout).Encode(rec)
+}
+
+// errSetupOnly stops xreg.Train where the first step would begin (-setup-only).
+var errSetupOnly = errors.New("setup only")
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// sinceProcessStart returns the seconds from the process's start (its start time in /proc, in
+// clock ticks of 1/100 s after boot) to t; where /proc is missing, from the start of main.
+func sinceProcessStart(t time.Time) float64 {
+	if start, ok := processStart(); ok {
+		return t.Sub(start).Seconds()
+	}
+	return t.Sub(mainStart).Seconds()
+}
+
+// mainStart is when the program's variables were initialised, just before main.
+var mainStart = time.Now()
+
+// processStart reads the process's start time: field 22 of /proc/self/stat (clock ticks after
+// boot, USER_HZ = 100 on Linux) against the time since boot in /proc/uptime (1/100 s).
+func processStart() (time.Time, bool) {
+	now := time.Now()
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	up, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return time.Time{}, false
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	u := strings.Fields(string(up))
+	if len(f) < 20 || len(u) < 1 {
+		return time.Time{}, false
+	}
+	ticks, err1 := strconv.ParseInt(f[19], 10, 64)
+	uptime, err2 := strconv.ParseFloat(u[0], 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, false
+	}
+	age := time.Duration((uptime - float64(ticks)/100) * float64(time.Second))
+	return now.Add(-age), true
 }
 
 // cpuSeconds returns the process's CPU time so far (user + system, all threads, cgo included).
