@@ -13,8 +13,14 @@ both ALTERNATELY in one run (PyTorch, xreg-onnx, PyTorch, xreg-onnx, ...), each 
     of the batch size) every second step, whose time (a warm one: not the first) gives the overhead
     at the paper's r = 30.
 
-Each process reports its seconds per step (median after the first step), the time from its start
-to the end of its first step and its peak resident memory (VmHWM). The Markdown table, with the
+Each process reports its seconds per step (median after the first step), its setup time (from the
+process's start to the moment its first training step begins: imports, model build or load,
+noise injection, graph build and compilation), the time from its start to the end of its first
+step, and its peak resident memory (VmHWM). A process is killed, and its cells say why, past its
+row's timeout or its RSS limit (the row's, at most the memory available when it starts, less a
+margin, so that an out-of-memory row is reported instead of taking the machine down); its address
+space is capped a little above that limit too, so that a burst of allocation between two RSS
+polls fails in the process (reported as out of memory) rather than in the kernel's OOM killer. The Markdown table, with the
 machine, the load average and the date, replaces the block between the bench-speed markers in
 BENCHMARKS.md (--out).
 
@@ -27,6 +33,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,7 +67,7 @@ def vgg16_bn_224():
     return m
 
 
-# name: (builder, input shape, batch, opset, steps per process)
+# name: (builder, input shape, batch, opset, steps per process); ROW_OPTS below adds per-row options.
 MODELS = {
     "cnn-bn": (mf.cnn_bn, (1, 28, 28), 64, 13, 12),
     "mlp-ln": (mf.mlp_ln, (784,), 64, 17, 20),
@@ -70,7 +77,20 @@ MODELS = {
     "mobilenet-v2": (lambda: tvm.mobilenet_v2(weights=None, num_classes=10), (3, 32, 32), 64, 13, 5),
     "resnet18-224": (lambda: tvm.resnet18(weights=None, num_classes=10), (3, 224, 224), 16, 13, 3),
     "vgg16-bn-224": (vgg16_bn_224, (3, 224, 224), 16, 13, 3),
+    # The memory check of issue 9: vgg16-bn at 224 must train at batch 32 in 24 GB. Three steps
+    # (θ, θ + φ, θ) give the peak RSS of both nets and a (cold) φ overhead; one round, one thread
+    # count (the largest asked for).
+    "vgg16-bn-224-b32": (vgg16_bn_224, (3, 224, 224), 32, 13, 3),
 }
+# Per-row options: onnx (the exported file's stem, shared with another row), timeout (s per
+# process), rss_gb (the row's RSS limit before the memory available caps it), memory_check (one
+# round, one thread count).
+ROW_OPTS = {
+    "resnet18-224": dict(timeout=1800),
+    "vgg16-bn-224": dict(timeout=1800),
+    "vgg16-bn-224-b32": dict(onnx="vgg16-bn-224", timeout=2400, rss_gb=24, memory_check=True),
+}
+RSS_MARGIN_GB = 1.5  # left to the rest of the machine below MemAvailable
 QUICK = ["cnn-bn", "mlp-ln", "resnet18"]
 
 
@@ -150,6 +170,8 @@ def torch_worker(args):
     y = torch.randint(0, 10, (batch,), generator=g)
     times, cpu, first = [], [], None
     for i in range(args.steps):
+        if i == 0:
+            setup_done = time.time()
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
@@ -165,6 +187,7 @@ def torch_worker(args):
                 step_s=statistics.median(times[1:]),
                 cpu_step_s=statistics.median(cpu[1:]),
                 first_step_at=first,
+                setup_done_at=setup_done,
                 peak_rss_mb=peak_rss_mb(),
                 loss=float(loss),
             )
@@ -173,13 +196,37 @@ def torch_worker(args):
     )
 
 
+def mem_available_mb():
+    with open("/proc/meminfo") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("MemAvailable:")) / 1024
+
+
+def rss_limit_mb(name, args):
+    """The RSS limit of one process of row name: --rss-limit-gb if given, else the row's (default
+    12 GB), capped at the memory available now less a margin."""
+    if args.rss_limit_gb:
+        return args.rss_limit_gb * 1024
+    row = ROW_OPTS.get(name, {}).get("rss_gb", 12) * 1024
+    return min(row, mem_available_mb() - RSS_MARGIN_GB * 1024)
+
+
+OOM_MARKS = ("out of memory", "can't allocate memory", "cannot allocate memory", "MemoryError", "std::bad_alloc")
+
+
 def run_worker(cmd, env, timeout, rss_limit_mb):
-    """Runs one worker process, killing it past timeout seconds or rss_limit_mb of resident memory;
-    returns its JSON record plus the wall time from its start to the end of its first step."""
+    """Runs one worker process, killing it past timeout seconds or rss_limit_mb of resident memory
+    (polled; its address space is also capped at rss_limit_mb + 3 GB, so that an allocation burst
+    fails inside the process); returns its JSON record plus the wall times from its start to the
+    beginning (setup_s) and the end (first_step_s) of its first step."""
     start = time.time()
+    cap = int((rss_limit_mb + 3 * 1024) * 1024 * 1024)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
     with tempfile.TemporaryFile() as out:
-        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE, text=True)
-        why = None
+        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+        why, peak = None, 0
         while p.poll() is None:
             time.sleep(0.2)
             if time.time() - start > timeout:
@@ -187,8 +234,9 @@ def run_worker(cmd, env, timeout, rss_limit_mb):
             try:
                 with open(f"/proc/{p.pid}/status") as f:
                     rss = next((int(l.split()[1]) for l in f if l.startswith("VmRSS:")), 0) / 1024
+                peak = max(peak, rss)
                 if rss > rss_limit_mb:
-                    why = f"over {rss_limit_mb / 1024:.0f} GB"
+                    why = f"killed over {rss_limit_mb / 1024:.1f} GB RSS"
             except (FileNotFoundError, StopIteration):
                 pass
             if why:
@@ -199,11 +247,15 @@ def run_worker(cmd, env, timeout, rss_limit_mb):
         out.seek(0)
         text = out.read().decode()
     if why:
-        return dict(error=why)
+        return dict(error=why, rss_seen_mb=peak)
     if p.returncode != 0:
-        return dict(error=f"exit {p.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}")
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        if any(m.lower() in err.lower() for m in OOM_MARKS):
+            return dict(error=f"out of memory (address space capped at {cap / 2**30:.1f} GB): {last[:120]}", rss_seen_mb=peak)
+        return dict(error=f"exit {p.returncode}: {last[:200]}", rss_seen_mb=peak)
     rec = json.loads(text.strip().splitlines()[-1])
     rec["first_step_s"] = rec.pop("first_step_at") - start
+    rec["setup_s"] = rec.pop("setup_done_at") - start
     return rec
 
 
@@ -237,8 +289,11 @@ def main():
     ap.add_argument("--kernels", default="", help="label of the Go build (default: asks the binary)")
     ap.add_argument("--dir", default="out/bench-speed", help="folder of the exported models")
     ap.add_argument("--out", default="BENCHMARKS.md", help="Markdown file to update ('-': stdout)")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds per process before it is killed")
-    ap.add_argument("--rss-limit-gb", type=float, default=12, help="kill a process past this RSS")
+    ap.add_argument("--timeout", type=int, default=0,
+                    help="seconds per process before it is killed (0: the row's, 900 unless ROW_OPTS says)")
+    ap.add_argument("--rss-limit-gb", type=float, default=0,
+                    help="kill a process past this RSS (0: the row's, 12 GB unless ROW_OPTS says, "
+                         f"at most the memory available less {RSS_MARGIN_GB} GB)")
     args = ap.parse_args()
     if args.worker:
         torch_worker(args)
@@ -264,20 +319,26 @@ def main():
     rows = []
     for name in names:
         _, shape, batch, _, steps = MODELS[name]
+        opts = ROW_OPTS.get(name, {})
         steps = args.steps or steps
-        path = os.path.join(args.dir, name + ".onnx")
+        timeout = args.timeout or opts.get("timeout", 900)
+        stem = opts.get("onnx", name)
+        path = os.path.join(args.dir, stem + ".onnx")
         if not os.path.exists(path):
-            export(name, path)
-        for t in threads:
+            export(stem, path)
+        row_threads, row_rounds = threads, rounds
+        if opts.get("memory_check"):
+            row_threads, row_rounds = [max(threads)], 1
+        for t in row_threads:
             env = dict(os.environ, OMP_NUM_THREADS=str(t), GOMAXPROCS=str(t))
             tcmd = [sys.executable, __file__, "--worker", "torch", "--model", name,
                     "--threads", str(t), "--steps", str(steps)]
             gcmd = [args.go_bin, "-speed", path, "-batch", str(batch), "-steps", str(steps),
                     "-threads", str(t)]
             recs = {"torch": [], "xreg": []}
-            for r in range(rounds):
+            for r in range(row_rounds):
                 for side, cmd in (("torch", tcmd), ("xreg", gcmd)):
-                    rec = run_worker(cmd, env, args.timeout, args.rss_limit_gb * 1024)
+                    rec = run_worker(cmd, env, timeout, rss_limit_mb(name, args))
                     print(f"{name} threads={t} round={r} {side}: {json.dumps(rec)}", file=sys.stderr, flush=True)
                     recs[side].append(rec)
             rows.append((name, shape, batch, t, recs))
@@ -311,6 +372,15 @@ def best(recs, key):
     return min(vals) if vals else None
 
 
+def rss_cell(recs):
+    """The best peak RSS of a side's processes in MB, or the most any failed one reached (≥ N)."""
+    ok = best(recs, "peak_rss_mb")
+    if ok is not None:
+        return f"{ok:.0f}"
+    seen = [r["rss_seen_mb"] for r in recs if r.get("rss_seen_mb")]
+    return f"≥ {max(seen):.0f}" if seen else "—"
+
+
 def render(rows, kernels, began, ended, load0, load1, rounds, args):
     out = [BEGIN, ""]
     cmd = "make bench-speed" + (" QUICK=1" if args.quick else "")
@@ -329,8 +399,11 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         "xreg-onnx s/step (higher is faster, 1 = PyTorch's speed); CPU s/step is the process's CPU "
         "time (user + system, all threads) per step, which the machine's load inflates far less than "
         "the wall time, and CPU ratio its ratio; RSS is each process's peak "
-        "resident memory; first step is the wall time from the process's start to the end of its "
-        "first step; φ overhead is the time of one φ update (K = 4 noisy passes over a batch) "
+        "resident memory (≥ N: the RSS seen when it was killed or failed); setup is the wall time from the process's start to the "
+        "moment its first training step begins (PyTorch: imports, model build, optimizer; xreg-onnx: "
+        "ONNX load, noise injection, graph build and compilation of both nets), first step the wall "
+        "time from its start to the end of its first step (setup + the first step with its warm-up); "
+        "the memory-check row (vgg16-bn-224-b32: must fit in 24 GB) is one process per side at one thread count; φ overhead is the time of one φ update (K = 4 noisy passes over a batch) "
         "divided by 30 θ steps (r = 30), in wall time and in CPU time. GFLOP/s counts the multiply-adds of every convolution "
         "and linear layer, ×2 FLOP, ×3 passes (`bench_speed.py --flops`); the float32 peak of one "
         f"core is ≈ {peak_gflops() or 0:.0f} GFLOP/s (two AVX2 FMA pipes at the reported clock)."
@@ -339,16 +412,17 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
     out.append(
         "| model | input | batch | threads | PyTorch s/step | xreg-onnx s/step | ratio | "
         "PyTorch CPU s/step | xreg-onnx CPU s/step | CPU ratio | "
-        "PyTorch RSS MB | xreg-onnx RSS MB | RSS ratio | PyTorch first step s | xreg-onnx first step s | "
+        "PyTorch RSS MB | xreg-onnx RSS MB | RSS ratio | PyTorch setup s | xreg-onnx setup s | "
+        "PyTorch first step s | xreg-onnx first step s | "
         "φ overhead (r = 30) | PyTorch GFLOP/s | xreg-onnx GFLOP/s |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|" + "---|" * 20)
     for name, shape, batch, t, recs in rows:
         ts, xs = best(recs["torch"], "step_s"), best(recs["xreg"], "step_s")
         tr, xr = best(recs["torch"], "peak_rss_mb"), best(recs["xreg"], "peak_rss_mb")
         tf, xf = best(recs["torch"], "first_step_s"), best(recs["xreg"], "first_step_s")
+        tsu, xsu = best(recs["torch"], "setup_s"), best(recs["xreg"], "setup_s")
         ph = best(recs["xreg"], "phi_s")
-        errs = sorted({r["error"] for r in recs["torch"] + recs["xreg"] if "error" in r})
         ratio = ts / xs if ts and xs else None
         rss = xr / tr if tr and xr else None
         over = f"{100 * ph / (30 * xs):.1f} %" if ph and xs else "—"
@@ -360,12 +434,14 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         tc, xc = best(recs["torch"], "cpu_step_s"), best(recs["xreg"], "cpu_step_s")
         cells = [name, "×".join(map(str, shape)), str(batch), str(t), fmt(ts, ".3f"), fmt(xs, ".3f"),
                  fmt(ratio, ".2f"), fmt(tc, ".3f"), fmt(xc, ".3f"), fmt(tc / xc if tc and xc else None, ".2f"),
-                 fmt(tr, ".0f"), fmt(xr, ".0f"), fmt(rss, ".2f"), fmt(tf, ".1f"),
-                 fmt(xf, ".1f"), over]
+                 rss_cell(recs["torch"]), rss_cell(recs["xreg"]), fmt(rss, ".2f"), fmt(tsu, ".1f"), fmt(xsu, ".1f"),
+                 fmt(tf, ".1f"), fmt(xf, ".1f"), over]
         gf = train_gflop(name)
         cells += [fmt(gf / ts if ts else None, ".1f"), fmt(gf / xs if xs else None, ".1f")]
-        if errs:
-            cells[5] += " (" + "; ".join(errs) + ")"
+        for i, side in ((4, "torch"), (5, "xreg")):
+            errs = sorted({r["error"] for r in recs[side] if "error" in r})
+            if errs:
+                cells[i] += " (" + "; ".join(errs) + ")"
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     out.append(END)
