@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 )
@@ -12,6 +13,10 @@ import (
 // Editor rewrites a copy of a Model's protobuf: it adds nodes and initializers, rewires readers,
 // edits metadata, and finally validates the result once (Model or Apply). The Model it was made
 // from is unchanged until Apply, so a failed edit leaves nothing behind.
+//
+// The copy is deep except for the initializers' TensorProtos, which the copy's own initializer
+// list shares with the source (a large model's weights are not copied for an edit): replace an
+// entry of Proto().Graph.Initializer to change an initializer, never modify one in place.
 //
 // An Editor reserves every name the graph already uses, so each added node, value and initializer
 // gets a unique name (a "_2", "_3", … suffix when the wanted one is taken). Added nodes are queued
@@ -32,9 +37,10 @@ type Editor struct {
 	done  bool
 }
 
-// Edit returns an Editor of a deep copy of m's protobuf; m.Graph names what the copy holds.
+// Edit returns an Editor of a copy of m's protobuf (deep, but for the initializers' TensorProtos:
+// see Editor); m.Graph names what the copy holds.
 func (m *Model) Edit() *Editor {
-	mp := proto.Clone(m.Proto).(*onnxpb.ModelProto)
+	mp := cloneSharingInitializers(m.Proto)
 	e := &Editor{src: m, mp: mp, orig: mp.GetGraph().GetNode(), after: map[int][]*onnxpb.NodeProto{}, removed: map[int]bool{}, taken: map[string]bool{}}
 	g := m.Graph
 	for _, n := range g.Nodes {
@@ -56,6 +62,36 @@ func (m *Model) Edit() *Editor {
 		e.taken[v.Name] = true
 	}
 	return e
+}
+
+// cloneSharingInitializers returns a deep copy of mp whose main graph has its own initializer
+// list holding mp's initializer TensorProtos themselves. mp is only read.
+func cloneSharingInitializers(mp *onnxpb.ModelProto) *onnxpb.ModelProto {
+	g := mp.GetGraph()
+	if g == nil {
+		return proto.Clone(mp).(*onnxpb.ModelProto)
+	}
+	// Shallow shells of the model and its graph without the initializers, cloned deeply.
+	shell := shallowCopyExcept(mp, "graph").(*onnxpb.ModelProto)
+	shell.Graph = shallowCopyExcept(g, "initializer").(*onnxpb.GraphProto)
+	out := proto.Clone(shell).(*onnxpb.ModelProto)
+	out.Graph.Initializer = append([]*onnxpb.TensorProto(nil), g.Initializer...)
+	return out
+}
+
+// shallowCopyExcept returns a new message of m's type holding m's populated fields (sharing their
+// values) and unknown fields, except the field named skip.
+func shallowCopyExcept(m proto.Message, skip protoreflect.Name) proto.Message {
+	src := m.ProtoReflect()
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Name() != skip {
+			dst.Set(fd, v)
+		}
+		return true
+	})
+	dst.SetUnknown(src.GetUnknown())
+	return dst.Interface()
 }
 
 // Proto returns the protobuf being edited. Nodes and initializers the source graph names are

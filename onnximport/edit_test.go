@@ -211,3 +211,75 @@ func TestRemoveAndSort(t *testing.T) {
 		t.Errorf("after Remove and Apply: %v, want %v", ops, want)
 	}
 }
+
+// TestEditSharesInitializers: an Editor's copy shares the source's initializer TensorProtos (no
+// copy of the weights) but has its own list, so replacing or adding initializers in the copy leaves
+// the source, its decoded values and its unknown fields as they were.
+func TestEditSharesInitializers(t *testing.T) {
+	f32 := int32(onnxpb.TensorProto_FLOAT)
+	vi := func(name string) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(f32)}}}}
+	}
+	floats := func(name string, v ...float32) *onnxpb.TensorProto {
+		return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(f32), Dims: []int64{int64(len(v))}, FloatData: v}
+	}
+	mp := &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(13)}},
+		Graph: &onnxpb.GraphProto{
+			Name: proto.String("g"),
+			Node: []*onnxpb.NodeProto{
+				{Name: proto.String("m"), OpType: proto.String("Mul"), Input: []string{"x", "w"}, Output: []string{"h"}},
+				{Name: proto.String("a"), OpType: proto.String("Add"), Input: []string{"h", "b"}, Output: []string{"y"}},
+			},
+			Initializer: []*onnxpb.TensorProto{floats("w", 1, 2), floats("b", 3, 4)},
+			Input:       []*onnxpb.ValueInfoProto{vi("x")},
+			Output:      []*onnxpb.ValueInfoProto{vi("y")},
+		},
+	}
+	// An unknown field (number 1000, varint 7) on the model and on the graph.
+	unknown := []byte{0xc0, 0x3e, 7}
+	mp.ProtoReflect().SetUnknown(unknown)
+	mp.Graph.ProtoReflect().SetUnknown(unknown)
+	m, err := onnximport.FromProto(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := proto.Clone(m.Proto)
+	e := m.Edit()
+	ep := e.Proto()
+	if ep.Graph.Initializer[0] != m.Proto.Graph.Initializer[0] || ep.Graph.Initializer[1] != m.Proto.Graph.Initializer[1] {
+		t.Error("the copy does not share the source's initializer TensorProtos")
+	}
+	if ep.Graph == m.Proto.Graph || ep.Graph.Node[0] == m.Proto.Graph.Node[0] {
+		t.Error("the copy shares the graph or its nodes with the source")
+	}
+	ep.Graph.Initializer[0] = floats("w", 5, 6) // replace one, add one, rename a node
+	if _, err := e.Initializer(onnximport.NewFloatTensor("c", []int{1}, []float32{9})); err != nil {
+		t.Fatal(err)
+	}
+	ep.Graph.Node[1].Name = proto.String("a2")
+	got, err := e.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(m.Proto, before) {
+		t.Error("the source protobuf changed")
+	}
+	for _, c := range []struct {
+		m    *onnximport.Model
+		name string
+		want []float32
+	}{{m, "w", []float32{1, 2}}, {m, "b", []float32{3, 4}}, {got, "w", []float32{5, 6}}, {got, "b", []float32{3, 4}}, {got, "c", []float32{9}}} {
+		if v := c.m.Graph.Initializers[c.name]; v == nil || !slices.Equal(v.Float, c.want) {
+			t.Errorf("initializer %s: %v, want %v", c.name, v, c.want)
+		}
+	}
+	if len(m.Graph.Initializers) != 2 || len(m.Proto.Graph.Initializer) != 2 {
+		t.Errorf("source has %d initializers (%d in the protobuf), want 2", len(m.Graph.Initializers), len(m.Proto.Graph.Initializer))
+	}
+	if !slices.Equal(got.Proto.ProtoReflect().GetUnknown(), unknown) || !slices.Equal(got.Proto.Graph.ProtoReflect().GetUnknown(), unknown) {
+		t.Error("the copy lost the unknown fields of the model or the graph")
+	}
+}

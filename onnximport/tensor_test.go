@@ -4,6 +4,7 @@ import (
 	"math"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 )
@@ -63,5 +64,43 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	back, _ = DecodeTensor(p)
 	if !reflect.DeepEqual(back.Int, i.Int) || !reflect.DeepEqual(back.Dims, []int{3}) {
 		t.Fatalf("int round trip %v %v", back.Int, back.Dims)
+	}
+}
+
+// TestDecodeFloat32Raw decodes raw_data at every alignment of its first byte against values
+// written here byte by byte (IEEE 754 binary32, little endian), and checks the documented sharing:
+// an aligned raw_data on a little-endian machine is viewed, not copied.
+func TestDecodeFloat32Raw(t *testing.T) {
+	// 1.0 = 0x3f800000, -2.5 = 0xc0200000, the largest finite 0x7f7fffff, the smallest subnormal
+	// 0x00000001, -0 = 0x80000000, +Inf = 0x7f800000.
+	bytes := []byte{0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0, 0xff, 0xff, 0x7f, 0x7f, 1, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0x80, 0x7f}
+	want := []uint32{0x3f800000, 0xc0200000, 0x7f7fffff, 0x00000001, 0x80000000, 0x7f800000}
+	for off := 0; off < 8; off++ {
+		buf := make([]byte, off+len(bytes))
+		raw := buf[off:]
+		copy(raw, bytes)
+		got, err := DecodeTensor(&onnxpb.TensorProto{DataType: ptr(int32(1)), Dims: []int64{2, 3}, RawData: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Float) != len(want) {
+			t.Fatalf("offset %d: %d values, want %d", off, len(got.Float), len(want))
+		}
+		for i, w := range want {
+			if b := math.Float32bits(got.Float[i]); b != w {
+				t.Errorf("offset %d: element %d has bits %#08x, want %#08x", off, i, b, w)
+			}
+		}
+		aligned := uintptr(unsafe.Pointer(&raw[0]))%4 == 0
+		if shared := unsafe.Pointer(&got.Float[0]) == unsafe.Pointer(&raw[0]); shared != (aligned && littleEndian) {
+			t.Errorf("offset %d (aligned %v, little-endian %v): data shared with raw_data = %v", off, aligned, littleEndian, shared)
+		}
+		if cap(got.Float) != len(want) {
+			t.Errorf("offset %d: cap %d, want %d (an append must not write into raw_data)", off, cap(got.Float), len(want))
+		}
+	}
+	empty, err := DecodeTensor(&onnxpb.TensorProto{DataType: ptr(int32(1)), Dims: []int64{0, 3}, RawData: []byte{}})
+	if err != nil || len(empty.Float) != 0 {
+		t.Fatalf("empty tensor: %v, %v", empty, err)
 	}
 }
