@@ -222,7 +222,11 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		}
 	}
 	// Compile now, so that all start-up work is done before the first step.
-	for _, n := range []*executor.Net{t.trainNet, t.regNet} {
+	nets := []*executor.Net{t.trainNet}
+	if t.phiRun != nil {
+		nets = append(nets, t.phiRun.net, t.phiRun.fwd)
+	}
+	for _, n := range nets {
 		if n != nil {
 			if err := n.Compile(); err != nil {
 				return err
