@@ -294,13 +294,7 @@ func drawNoise[T float](x []T, in NoiseInput, r *rand.Rand) {
 		seeds[i] = [2]uint64{r.Uint64(), r.Uint64()}
 	}
 	parallelN(len(seeds), runtime.GOMAXPROCS(0), func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			cr := rand.New(rand.NewPCG(seeds[c][0], seeds[c][1]))
-			part := x[c*noiseChunk : min((c+1)*noiseChunk, len(x))]
-			for i := range part {
-				part[i] = T(in.Mean + in.Scale*cr.NormFloat64())
-			}
-		}
+		fillNormalChunks(x, seeds, lo, hi, in.Mean, in.Scale)
 	})
 }
 
