@@ -20,9 +20,11 @@ type Noise struct {
 	Values map[string]*tensor.Dense
 }
 
-// executor runs a Net's compiled program (no machine when every output is a constant or an input).
+// executor runs a Net's compiled program: a schedule whose buffers come from the net's arena, or
+// (BuildOptions.KeepValues) Gorgonia's tape machine; neither when every root is a leaf.
 type executor struct {
-	vm gorgonia.VM
+	sched *schedule
+	vm    gorgonia.VM
 }
 
 // Run computes the net's outputs for the given inputs (by ONNX name, every graph input; float32 or
@@ -45,8 +47,10 @@ func (n *Net) Run(feeds map[string]*tensor.Dense, noise Noise) ([]*tensor.Dense,
 }
 
 // Forward binds the inputs and the noise and runs the compiled program once: the forward pass,
-// and, when Grad was called, the loss and its gradients. Afterwards every node holds its value
-// (node.Value()) until the next Forward overwrites it.
+// and, when Grad was called, the loss and its gradients. Afterwards the outputs, the loss and the
+// gradients hold their values (node.Value()) until the next Forward overwrites them; other nodes
+// hold theirs only with BuildOptions.KeepValues (by default their buffers are reused during the
+// pass, see Arena).
 func (n *Net) Forward(feeds map[string]*tensor.Dense, noise Noise) error {
 	if err := n.bindInputs(feeds); err != nil {
 		return err
@@ -68,6 +72,12 @@ func (e *executor) run() (err error) {
 			err = fmt.Errorf("executor: forward pass: %v", r)
 		}
 	}()
+	if e.sched != nil {
+		if err := e.sched.run(); err != nil {
+			return fmt.Errorf("executor: forward pass: %w", err)
+		}
+		return nil
+	}
 	if e.vm == nil {
 		return nil
 	}
@@ -107,6 +117,24 @@ func (n *Net) compile() (err error) {
 	}
 	if len(roots) == 0 {
 		n.exec = &executor{}
+		return nil
+	}
+	if n.arena != nil {
+		// The schedule runs the roots in this order (Set sorts by address).
+		seen := map[*gorgonia.Node]bool{}
+		var uniq gorgonia.Nodes
+		for _, r := range roots {
+			if !seen[r] {
+				seen[r] = true
+				uniq = append(uniq, r)
+			}
+		}
+		roots = uniq
+		sched, err := newSchedule(roots, n.arena)
+		if err != nil {
+			return fmt.Errorf("executor: compile: %w", err)
+		}
+		n.exec = &executor{sched: sched}
 		return nil
 	}
 	roots = roots.Set()

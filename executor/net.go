@@ -27,6 +27,14 @@ type BuildOptions struct {
 	// onnximport.Model.Weights): Identity outputs of initializers, Constant nodes feeding weight
 	// slots, and what Weights.Select picks.
 	Weights onnximport.WeightOptions
+	// Arena lends the output buffers of the net's ops (see Arena); nets that run one after
+	// another (a trainer's) share one so that their peak memory is the largest pass, not the sum.
+	// Nil: the net gets an arena of its own.
+	Arena *Arena
+	// KeepValues makes every node keep its value (node.Value()) after Forward, each op in a buffer
+	// of its own: the memory of every intermediate value of the graph at once. By default only
+	// the outputs, the loss and the gradients are kept; other buffers are reused within a pass.
+	KeepValues bool
 }
 
 // Net is an ONNX graph built as a Gorgonia expression graph.
@@ -70,6 +78,8 @@ type Net struct {
 	mc   *mcNLLOp // MCNLL loss (loss_mc.go)
 	// exec is the compiled program, made on the first Forward.
 	exec *executor
+	// arena lends the ops' output buffers; nil with BuildOptions.KeepValues.
+	arena *Arena
 }
 
 // Build turns a validated model into a Gorgonia graph.
@@ -97,6 +107,12 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 		State:    map[string]bool{},
 		dt:       dt,
 		training: opt.Training,
+		arena:    opt.Arena,
+	}
+	if opt.KeepValues {
+		b.net.arena = nil
+	} else if b.net.arena == nil {
+		b.net.arena = NewArena()
 	}
 	for name, t := range m.Graph.Initializers {
 		b.consts[name] = t

@@ -16,8 +16,10 @@ import (
 //
 // Every op of this package:
 //   - has static shapes fixed at build time (InferShape returns them);
-//   - writes its result into a buffer the op owns and reuses on every run, so that a training step
-//     allocates (almost) nothing: the value a node holds after a run is overwritten by the next run;
+//   - writes its result into its output buffer, reused on every run, so that a training step
+//     allocates (almost) nothing: the value a node holds after a run is overwritten by the next run.
+//     The executor lends the buffer from an Arena for the span between the op's run and its
+//     value's last reader (SwapOutput), unless the node is a root or the net keeps every value;
 //   - hashes to a unique code, so that Gorgonia never merges two nodes (and their buffers);
 //   - represents an ONNX rank-0 value as a Gorgonia scalar (*gorgonia.F32 or *gorgonia.F64);
 //   - differentiates symbolically: SymDiff adds nodes of backward ops, which need not be
@@ -36,7 +38,7 @@ type opBase struct {
 	inRanks []int
 	out     tensor.Shape
 
-	buf  *tensor.Dense // output buffer, allocated on first use
+	buf  *tensor.Dense // output buffer: lent by the executor (SwapOutput), or allocated on first use
 	zero bool          // buf is zeroed before each use by kernels that accumulate
 }
 
@@ -46,6 +48,13 @@ func newOpBase(name string, dt tensor.Dtype, out tensor.Shape, in ...*gorgonia.N
 		ranks[i] = n.Shape().Dims()
 	}
 	return opBase{id: opCounter.Add(1), name: name, dt: dt, inRanks: ranks, out: out.Clone()}
+}
+
+// SwapOutput installs d as the op's output buffer and returns the previous one (see Arena).
+func (o *opBase) SwapOutput(d *tensor.Dense) *tensor.Dense {
+	old := o.buf
+	o.buf = d
+	return old
 }
 
 var tvA = hm.TypeVariable('a')
@@ -83,11 +92,11 @@ func (o *opBase) Hashcode() uint32 {
 
 // outSlice returns the op's output buffer as a slice of len(out) elements (1 for a scalar).
 func outSlice[T float](o *opBase) []T {
-	if o.buf == nil || o.buf.Dtype() != dtypeOf[T]() {
-		n := o.out.TotalSize()
-		if o.out.Dims() == 0 {
-			n = 1
-		}
+	n := o.out.TotalSize()
+	if o.out.Dims() == 0 {
+		n = 1
+	}
+	if o.buf == nil || o.buf.Dtype() != dtypeOf[T]() || o.buf.DataSize() != n {
 		o.buf = tensor.New(tensor.WithShape(n), tensor.WithBacking(make([]T, n)))
 		if o.out.Dims() > 0 {
 			if err := o.buf.Reshape(o.out...); err != nil {

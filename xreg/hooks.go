@@ -92,7 +92,7 @@ func callHooks[T any](hs []Hooks, pick func(Hooks) func(T) error, v T) error {
 func (t *trainer) evaluate(st *EpochStats) error {
 	start := time.Now()
 	if t.evalNet == nil {
-		net, err := executor.Build(t.model, executor.BuildOptions{Batch: min(t.cfg.EvalBatch, t.reg.Len()), Values: t.values, Weights: t.weights})
+		net, err := executor.Build(t.model, executor.BuildOptions{Batch: min(t.cfg.EvalBatch, t.reg.Len()), Values: t.values, Weights: t.weights, Arena: t.arena})
 		if err != nil {
 			return fmt.Errorf("xreg: train: evaluation: %w", err)
 		}

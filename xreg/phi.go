@@ -48,6 +48,8 @@ type phiOptions struct {
 	weights       onnximport.WeightOptions
 	input, output string
 	phi           []string
+	// arena lends the nets' op output buffers (shared with the trainer's other nets).
+	arena *executor.Arena
 }
 
 func newPhiPasses(m *onnximport.Model, o phiOptions) (*phiPasses, error) {
@@ -61,7 +63,7 @@ func newPhiPasses(m *onnximport.Model, o phiOptions) (*phiPasses, error) {
 		rows = o.k * p.chunk
 	}
 	build := func(values map[string]*tensor.Dense) (*executor.Net, error) {
-		net, err := executor.Build(m, executor.BuildOptions{Batch: rows, Float64: o.float64, Values: values, Weights: o.weights})
+		net, err := executor.Build(m, executor.BuildOptions{Batch: rows, Float64: o.float64, Values: values, Weights: o.weights, Arena: o.arena})
 		if err != nil {
 			return nil, err
 		}

@@ -90,6 +90,10 @@ type trainer struct {
 	// reg is the regularization set; hooks are the loop's hooks in order.
 	reg   *dataset.Set
 	hooks []Hooks
+
+	// arena lends the op output buffers of all three nets, which run one after another: the
+	// trainer's peak memory is that of its largest pass, not the sum of the nets'.
+	arena *executor.Arena
 }
 
 // Train fine-tunes an injected model: θ on train, φ on reg (cross-regularization), as cfg says.
@@ -168,7 +172,8 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 		return err
 	}
 
-	t.trainNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.BatchSize, Training: true, Weights: t.weights})
+	t.arena = executor.NewArena()
+	t.trainNet, err = executor.Build(m, executor.BuildOptions{Batch: cfg.BatchSize, Training: true, Weights: t.weights, Arena: t.arena})
 	if err != nil {
 		return err
 	}
@@ -213,7 +218,7 @@ func (t *trainer) setup(train, reg *dataset.Set) error {
 	}
 	if cfg.Regs == RegsLearn && len(t.phi) > 0 {
 		t.phiRun, err = newPhiPasses(m, phiOptions{k: cfg.MC, n: cfg.RegBatch, batchStats: cfg.RegBatchNorm == "batch",
-			values: t.values, weights: t.weights, input: t.inputName, output: t.output, phi: t.phi})
+			values: t.values, weights: t.weights, input: t.inputName, output: t.output, phi: t.phi, arena: t.arena})
 		if err != nil {
 			return err
 		}

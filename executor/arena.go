@@ -1,0 +1,361 @@
+package executor
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Arena lends output buffers to the ops of one or more Nets. A pooled Net (the default; see
+// BuildOptions.KeepValues) takes a buffer from its arena just before an op runs and gives it back
+// right after the last op that reads the value, so that a pass holds only the values still to be
+// read: the forward activations a backward pass needs, not every intermediate of every pass. Nets
+// that share an Arena (BuildOptions.Arena) and run one after another — a trainer's training,
+// regularization and evaluation nets — reuse each other's buffers, so that their peak is the
+// largest single pass, not the sum. The roots of a net (outputs, loss, gradients) keep buffers of
+// their own, valid until the net's next Forward. An Arena is safe for concurrent use.
+type Arena struct {
+	mu    sync.Mutex
+	free  map[tensor.Dtype][]any // free backing slices ([]float32, []float64) sorted by capacity
+	bytes int64                  // total allocated by the arena
+	// poison fills every lent buffer with NaN (tests: catches an op that reads what it did not write).
+	poison bool
+}
+
+// NewArena returns an empty arena.
+func NewArena() *Arena { return &Arena{free: map[tensor.Dtype][]any{}, poison: poisonArenas} }
+
+// poisonArenas makes NewArena's arenas fill every lent buffer with NaN (set by the package's tests).
+var poisonArenas bool
+
+// Bytes returns the bytes of all the buffers the arena allocated (lent or free).
+func (a *Arena) Bytes() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.bytes
+}
+
+// minLend is the smallest value (in elements) taken from an arena; smaller ones stay with their op.
+// The package's tests lend every value (1).
+var minLend = 1024
+
+// get returns a tensor of the given shape and element type backed by a free buffer of at least its
+// size (the smallest that fits), or a new one.
+func (a *Arena) get(dt tensor.Dtype, shape tensor.Shape) (*tensor.Dense, error) {
+	n := shape.TotalSize()
+	a.mu.Lock()
+	list := a.free[dt]
+	i := sort.Search(len(list), func(i int) bool { return capOf(list[i]) >= n })
+	var s any
+	if i < len(list) {
+		s = list[i]
+		a.free[dt] = append(list[:i], list[i+1:]...)
+	}
+	a.mu.Unlock()
+	var d *tensor.Dense
+	switch dt {
+	case tensor.Float32:
+		b, _ := s.([]float32)
+		if b == nil {
+			b = make([]float32, n)
+			a.account(4 * n)
+		}
+		if a.poison {
+			fillNaN(b)
+		}
+		d = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(b[:n]))
+	case tensor.Float64:
+		b, _ := s.([]float64)
+		if b == nil {
+			b = make([]float64, n)
+			a.account(8 * n)
+		}
+		if a.poison {
+			fillNaN(b)
+		}
+		d = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(b[:n]))
+	default:
+		return nil, fmt.Errorf("executor: arena: element type %v is not supported", dt)
+	}
+	return d, nil
+}
+
+func (a *Arena) account(n int) {
+	a.mu.Lock()
+	a.bytes += int64(n)
+	a.mu.Unlock()
+}
+
+// put takes back the backing buffer of d, which nothing may use afterwards.
+func (a *Arena) put(d *tensor.Dense) {
+	if d == nil {
+		return
+	}
+	var s any
+	switch b := d.Data().(type) {
+	case []float32:
+		s = b[:cap(b)]
+	case []float64:
+		s = b[:cap(b)]
+	default:
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	list := a.free[d.Dtype()]
+	c := capOf(s)
+	i := sort.Search(len(list), func(i int) bool { return capOf(list[i]) >= c })
+	list = append(list, nil)
+	copy(list[i+1:], list[i:])
+	list[i] = s
+	a.free[d.Dtype()] = list
+}
+
+func capOf(s any) int {
+	switch b := s.(type) {
+	case []float32:
+		return cap(b)
+	case []float64:
+		return cap(b)
+	}
+	return 0
+}
+
+func fillNaN[T float](b []T) {
+	nan := T(math.NaN())
+	for i := range b {
+		b[i] = nan
+	}
+}
+
+// outputSwapper is implemented by the ops of this package and of internal/kernels: SwapOutput
+// installs a lent output buffer and returns the previous one.
+type outputSwapper interface {
+	SwapOutput(d *tensor.Dense) *tensor.Dense
+}
+
+// stateReader is implemented by ops that read what other ops keep between runs outside the
+// graph's edges (a loss gradient reading the forward pass's probabilities, a max-pool gradient its
+// argmax record): a schedule runs them after those ops.
+type stateReader interface {
+	ReadsStateOf() []gorgonia.Op
+}
+
+// ReadsStateOf: the gradient reads the probabilities of the forward pass (mcNLLOp.probs, mean),
+// and its inputs (logits, the output gradient) do not order it after the loss.
+func (op *mcNLLGradOp) ReadsStateOf() []gorgonia.Op { return []gorgonia.Op{op.fwd} }
+
+// step is one op node of a pooled program.
+type step struct {
+	node *gorgonia.Node
+	op   gorgonia.Op
+	// in are the node's inputs: the step that computes each, or -1 for a leaf (input, param,
+	// constant) read from leaves.
+	in     []int
+	leaves []*gorgonia.Node
+	args   []gorgonia.Value
+	root   bool
+	// lend: the output buffer comes from the arena; swap or pre say how the op takes it.
+	lend bool
+	swap outputSwapper
+	pre  gorgonia.UsePreallocDoer
+	// release lists the steps whose buffers go back to the arena after this step ran.
+	release []int
+	val     gorgonia.Value
+	lent    *tensor.Dense
+}
+
+// schedule is a pooled program: the op nodes in an order that runs every node after its inputs.
+type schedule struct {
+	steps []step
+	arena *Arena
+}
+
+// newSchedule orders the op nodes that the roots need and works out, for each value, the step after
+// which no op reads it.
+func newSchedule(roots gorgonia.Nodes, arena *Arena) (*schedule, error) {
+	p := &schedule{arena: arena}
+	index := map[*gorgonia.Node]int{}
+	isRoot := map[*gorgonia.Node]bool{}
+	for _, r := range roots {
+		isRoot[r] = true
+	}
+	pinned := map[int]bool{}
+	// nodeOf finds the node of an op that another op reads private state of (stateReader).
+	nodeOf := map[gorgonia.Op]*gorgonia.Node{}
+	if len(roots) > 0 {
+		for _, n := range roots[0].Graph().AllNodes() {
+			if n.Op() != nil {
+				nodeOf[n.Op()] = n
+			}
+		}
+	}
+	var visit func(n *gorgonia.Node) error
+	visit = func(n *gorgonia.Node) error {
+		if _, done := index[n]; done {
+			return nil
+		}
+		index[n] = -2 // in progress
+		var kids []*gorgonia.Node
+		it := n.Graph().From(n.ID())
+		for it.Next() {
+			c, ok := it.Node().(*gorgonia.Node)
+			if !ok {
+				return fmt.Errorf("node %v: a child of type %T", n, it.Node())
+			}
+			kids = append(kids, c)
+		}
+		if a := n.Op().Arity(); a >= 0 && a != len(kids) {
+			return fmt.Errorf("node %v: %d inputs, its op takes %d", n, len(kids), a)
+		}
+		s := step{node: n, op: n.Op(), root: isRoot[n], in: make([]int, len(kids)), leaves: make([]*gorgonia.Node, len(kids)), args: make([]gorgonia.Value, len(kids))}
+		for i, c := range kids {
+			s.in[i] = -1
+			if isLeaf(c) {
+				s.leaves[i] = c
+				continue
+			}
+			if index[c] == -2 {
+				return fmt.Errorf("node %v: the graph has a cycle", n)
+			}
+			if err := visit(c); err != nil {
+				return err
+			}
+			s.in[i] = index[c]
+		}
+		if r, ok := s.op.(stateReader); ok {
+			for _, op := range r.ReadsStateOf() {
+				dep, ok := nodeOf[op]
+				if !ok {
+					return fmt.Errorf("node %v reads the state of op %v, which is not in the graph", n, op)
+				}
+				if err := visit(dep); err != nil {
+					return err
+				}
+			}
+		}
+		swap, _ := s.op.(outputSwapper)
+		pre, _ := s.op.(gorgonia.UsePreallocDoer)
+		if swap == nil && (s.op.ReturnsPtr() || s.op.OverwritesInput() >= 0) {
+			// A foreign op that may return a view of an input or write into one: its inputs
+			// and its output keep their buffers.
+			for _, j := range s.in {
+				if j >= 0 {
+					pinned[j] = true
+				}
+			}
+			pre = nil
+		}
+		s.swap, s.pre = swap, pre
+		shape := n.Shape()
+		s.lend = !s.root && (swap != nil || pre != nil) && shape.Dims() > 0 && shape.TotalSize() >= minLend
+		index[n] = len(p.steps)
+		p.steps = append(p.steps, s)
+		return nil
+	}
+	for _, r := range roots {
+		if err := visit(r); err != nil {
+			return nil, err
+		}
+	}
+	// last[j] is the last step that reads step j's value.
+	last := make([]int, len(p.steps))
+	for i := range last {
+		last[i] = i
+	}
+	for i, s := range p.steps {
+		for _, j := range s.in {
+			if j >= 0 {
+				last[j] = max(last[j], i)
+			}
+		}
+	}
+	for j := range p.steps {
+		if pinned[j] {
+			p.steps[j].lend = false
+		}
+		if p.steps[j].lend {
+			p.steps[last[j]].release = append(p.steps[last[j]].release, j)
+		}
+	}
+	return p, nil
+}
+
+// isLeaf reports whether a node holds its value without running: an input, a param or a constant.
+func isLeaf(n *gorgonia.Node) bool {
+	if n.Op() == nil {
+		return true
+	}
+	_, isConst := n.Op().(interface{ Value() gorgonia.Value })
+	return isConst
+}
+
+// run executes the plan once, binding the roots' values to their nodes.
+func (p *schedule) run() error {
+	for i := range p.steps {
+		s := &p.steps[i]
+		for k, j := range s.in {
+			if j < 0 {
+				s.args[k] = s.leaves[k].Value()
+			} else {
+				s.args[k] = p.steps[j].val
+			}
+		}
+		if err := p.exec(s); err != nil {
+			return fmt.Errorf("%v: %w", s.node.Name(), err)
+		}
+		for _, j := range s.release {
+			p.giveBack(&p.steps[j])
+		}
+	}
+	return nil
+}
+
+func (p *schedule) exec(s *step) error {
+	var err error
+	s.lent = nil
+	if s.lend {
+		if s.lent, err = p.arena.get(s.node.Dtype(), s.node.Shape()); err != nil {
+			return err
+		}
+	}
+	switch {
+	case s.lent != nil && s.swap != nil:
+		p.arena.put(s.swap.SwapOutput(s.lent))
+		s.val, err = s.op.Do(s.args...)
+	case s.lent != nil && s.pre != nil:
+		s.val, err = s.pre.UsePreallocDo(s.lent, s.args...)
+		if v, ok := s.val.(*tensor.Dense); err == nil && (!ok || v != s.lent) {
+			p.arena.put(s.lent) // the op did not use it
+			s.lent = nil
+		}
+	default:
+		s.val, err = s.op.Do(s.args...)
+	}
+	if err != nil {
+		return err
+	}
+	clear(s.args)
+	if s.root {
+		return gorgonia.UnsafeLet(s.node, s.val)
+	}
+	return nil
+}
+
+// giveBack returns a step's buffer to the arena once its last reader ran.
+func (p *schedule) giveBack(s *step) {
+	switch {
+	case s.swap != nil:
+		p.arena.put(s.swap.SwapOutput(nil))
+	case s.lent != nil:
+		p.arena.put(s.lent)
+	}
+	s.lent, s.val = nil, nil
+}
+
+// ReadsStateOf: the gradient reads the softmax its forward op kept (mcPassOp.probs).
+func (op *mcPassGradOp) ReadsStateOf() []gorgonia.Op { return []gorgonia.Op{op.fwd} }

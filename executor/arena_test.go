@@ -1,0 +1,212 @@
+package executor
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
+	"github.com/xreg-onnx/xreg-onnx/internal/ort"
+	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/internal/testutil"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
+)
+
+// Every net the package's tests build is pooled (the default) with a poisoned arena: a lent
+// buffer is filled with NaN, so that an op reading an element it did not write, or a value read
+// after its buffer went back to the arena, fails the onnxruntime and finite-difference checks.
+// Every non-scalar value is lent, however small.
+func init() { poisonArenas, minLend = true, 1 }
+
+// TestArenaSharedNets runs three nets that share one arena alternately — an evaluation net at the
+// fixture's batch, one at batch 1 and a training net with a cross-entropy loss and its gradients —
+// and checks that each still computes what it computes alone: the outputs against onnxruntime, the
+// gradients bit for bit against a net that keeps every value in its own buffer (Gorgonia's tape
+// machine, BuildOptions.KeepValues), and every pass again after the others ran. A buffer given
+// back to the arena while a value in it is still to be read, or a root (output, gradient) lent
+// out, shows up as a difference or as the arena's NaN poison.
+func TestArenaSharedNets(t *testing.T) {
+	for _, f := range parityFixtures(t) {
+		t.Run(f.Name, func(t *testing.T) {
+			m, err := onnximport.Load(filepath.Join(f.Dir, f.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := m.Graph.Inputs[0].Name
+			d := readParityData(t, f)
+			n := d.batch()
+			arena := NewArena()
+			eval, err := Build(m, BuildOptions{Batch: n, Arena: arena})
+			if err != nil {
+				t.Fatal(err)
+			}
+			one, err := Build(m, BuildOptions{Batch: 1, Arena: arena, Values: eval.Values})
+			if err != nil {
+				t.Fatal(err)
+			}
+			train := trainingNet(t, m, BuildOptions{Batch: n, Training: true, Arena: arena, Values: eval.Values})
+			ref := trainingNet(t, m, BuildOptions{Batch: n, Training: true, KeepValues: true, Values: eval.Values})
+			feeds := map[string]*tensor.Dense{in: f32Tensor(d.XShape, d.X)}
+			if err := ref.Forward(feeds, Noise{}); err != nil {
+				t.Fatal(err)
+			}
+			want := gradCopies(t, ref)
+
+			orttest.Require(t)
+			s, err := ort.Open(filepath.Join(f.Dir, f.File), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			want64, wshape, err := ortRun(s, in, d.X, d.XShape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first []float32
+			for round := 0; round < 2; round++ {
+				got64, shape64, err := netRun(eval, in, d.X, d.XShape)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkClose(t, fmt.Sprintf("round %d: batch %d vs onnxruntime", round, n), got64, want64, shape64, wshape)
+				if round == 0 {
+					first = got64
+				} else if !testutil.BitsEqual(got64, first) {
+					t.Errorf("round %d: batch %d output changed after the other nets ran", round, n)
+				}
+				if err := train.Forward(feeds, Noise{}); err != nil {
+					t.Fatal(err)
+				}
+				// The batch-1 net runs between the training pass and the reading of its gradients.
+				for _, i := range parityExamples {
+					x, _, xs, _ := d.example(i, 1)
+					g, gs, err := netRun(one, in, x, xs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					w, ws, err := ortRun(s, in, x, xs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkClose(t, fmt.Sprintf("round %d: batch 1, example %d vs onnxruntime", round, i), g, w, gs, ws)
+				}
+				got := gradCopies(t, train)
+				for name, w := range want {
+					if !testutil.BitsEqual(got[name], w) {
+						t.Errorf("round %d: gradient of %q differs from the tape machine's (max |diff| %.3g)",
+							round, name, testutil.Compare(got[name], w, 0, 0).MaxAbs)
+					}
+				}
+			}
+			if arena.Bytes() == 0 {
+				t.Error("the arena lent no buffer")
+			}
+		})
+	}
+}
+
+// trainingNet builds a net with the mean cross-entropy of its first output as loss, the gradients
+// of every param, labels 0, 1, 2, … and BatchNorm in TrainFrozen mode (batch statistics, running
+// statistics untouched, so that passes do not change each other's results).
+func trainingNet(t *testing.T, m *onnximport.Model, opt BuildOptions) *Net {
+	t.Helper()
+	net, err := Build(m, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := net.CrossEntropy(net.OutputNames[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Grad(loss); err != nil {
+		t.Fatal(err)
+	}
+	s := net.Outputs[0].Shape()
+	labels := make([]int, s[0])
+	for i := range labels {
+		labels[i] = i % s[1]
+	}
+	if err := net.SetLabels(labels); err != nil {
+		t.Fatal(err)
+	}
+	net.SetBatchNormMode(kernels.TrainFrozen)
+	return net
+}
+
+// gradCopies returns copies of a net's gradients by param name.
+func gradCopies(t *testing.T, net *Net) map[string][]float32 {
+	t.Helper()
+	out := map[string][]float32{}
+	for _, name := range net.GradNames {
+		g, err := net.GradValue(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := tensorFloat32s(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = append([]float32(nil), v...)
+	}
+	return out
+}
+
+// TestArenaMCNLLGradient: the MC NLL gradient reads probabilities its forward op keeps outside
+// the graph's edges: nothing but that state orders the loss before its gradient. A schedule given
+// the gradient before the loss must still run the loss first: the gradient of a noise scale then
+// equals the tape machine's (BuildOptions.KeepValues) bit for bit.
+func TestArenaMCNLLGradient(t *testing.T) {
+	m, err := onnximport.Load("../testdata/models/mlp-ln-op13.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inject.Apply(m, inject.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	regs, err := inject.Regs(m)
+	if err != nil || len(regs) == 0 {
+		t.Fatalf("inject: %d regs, %v", len(regs), err)
+	}
+	const k, rows = 2, 3
+	in := m.Graph.Inputs[0]
+	x := make([]float32, k*rows*784)
+	for i := range x {
+		x[i] = float32(i%97) / 97
+	}
+	var grads [2][]float32
+	for i, keep := range []bool{false, true} {
+		net, err := Build(m, BuildOptions{Batch: k * rows, KeepValues: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss, err := net.MCNLL(net.OutputNames[0], k, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Grad(loss, regs[0].Name); err != nil {
+			t.Fatal(err)
+		}
+		if err := net.SetMCLabels([]int{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		if !keep {
+			// The gradient first, the loss last: only the op's state orders them.
+			sched, err := newSchedule(gorgonia.Nodes{net.Grads[0], net.Loss, net.Outputs[0]}, NewArena())
+			if err != nil {
+				t.Fatal(err)
+			}
+			net.exec = &executor{sched: sched}
+		}
+		if err := net.Forward(map[string]*tensor.Dense{in.Name: f32Tensor([]int{k * rows, 784}, x)}, Noise{}); err != nil {
+			t.Fatal(err)
+		}
+		grads[i] = gradCopies(t, net)[regs[0].Name]
+	}
+	if !testutil.BitsEqual(grads[0], grads[1]) {
+		t.Errorf("gradient differs from the tape machine's (max |diff| %.3g)", testutil.Compare(grads[0], grads[1], 0, 0).MaxAbs)
+	}
+}
