@@ -67,7 +67,7 @@ func main() {
 		data      = flag.String("data", "/usr/share/datasets/fashion-mnist", "folder of the Fashion-MNIST IDX files")
 		summary   = flag.String("summary", "", "print the Markdown summary of the results in this folder and exit")
 		sigma0    = flag.Float64("sigma0", 0, "initial σ of the learn runs (0: inject's default e^-2)")
-		regBN     = flag.String("reg-batchnorm", d.RegBatchNorm, "BatchNorm in the regularization passes: eval or batch")
+		regBN     = flag.String("reg-batchnorm", d.RegBatchNorm, "BatchNorm in the regularization passes: eval or batch (also of -speed)")
 		noiseMode = flag.String("mode", "additive", "noise mode injected: additive or multiplicative")
 		placement = flag.String("placement", inject.DefaultPlacement, "comma-separated noise placements of the learn and growing runs (one run each): post-affine, pre-affine")
 		split     = flag.String("split", "protocol", "data split: protocol (train 0–999, reg 59000–59999) or unseen (train 10000–10999, reg 20000–20999); test is t10k")
@@ -89,7 +89,7 @@ func main() {
 		return
 	}
 	if *speed != "" {
-		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof, *setupOnly); err != nil {
+		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof, *regBN, *setupOnly); err != nil {
 			fail(err)
 		}
 		return

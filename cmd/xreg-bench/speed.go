@@ -42,8 +42,9 @@ type speedRecord struct {
 // normalization node, as `xreg-onnx inject` does) on random data, with the trainer of
 // `xreg-onnx train`: θ steps at the given batch, and a φ update (K = 4) every second step.
 // A non-empty cpuprofile receives a CPU profile of the training (pprof format). With setupOnly it
-// stops where the first step would begin and reports the start-up alone (steps unused).
-func runSpeed(path string, batch, steps, threads int, cpuprofile string, setupOnly bool) error {
+// stops where the first step would begin and reports the start-up alone (steps unused). regBN is
+// TrainConfig.RegBatchNorm.
+func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, setupOnly bool) error {
 	if threads > 0 {
 		runtime.GOMAXPROCS(threads)
 	}
@@ -91,7 +92,7 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile string, setupOn
 	var cpu []float64
 	var setupDone time.Time
 	_, err = xreg.Train(m, train, reg, xreg.TrainConfig{
-		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true,
+		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true, RegBatchNorm: regBN,
 		Hooks: []xreg.Hooks{{Name: "marks",
 			OnStart: func(xreg.Progress) error {
 				phase("train setup")
