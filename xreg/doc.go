@@ -16,8 +16,9 @@
 // # Training
 //
 // Train runs the loop: every step one noisy pass over a training batch and an optimizer step on θ;
-// every RegEvery steps a regularization batch is replicated MC times, each copy with its own noise,
-// and the negative log-likelihood of the averaged probabilities moves φ only. The graph itself is
+// every RegEvery steps a regularization batch goes through MC noisy passes, each with its own
+// noise, and the negative log-likelihood of the averaged probabilities moves φ only; the passes run
+// in slices of about one batch (phi.go), so the φ update needs no more memory than a step. The graph itself is
 // built and differentiated by package executor. Checkpoints (SaveCheckpoint, LoadCheckpoint) let a
 // killed run resume to the same result; WriteBack writes trained values into the ONNX model,
 // WriteResult the values and the run's provenance (xreg.train.… metadata); Predict evaluates a
