@@ -3,6 +3,8 @@ package optim
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // Param is one parameter tensor and its gradient, flattened.
@@ -64,17 +66,45 @@ func (a *Adam) Step(params []Param) error {
 		if len(m) != len(p.W) {
 			return fmt.Errorf("optim: %s: state has %d elements, parameter %d", p.Name, len(m), len(p.W))
 		}
-		for i, g := range p.G {
-			if a.WeightDecay != 0 {
-				p.W[i] *= decay
+		w, g := p.W, p.G
+		wd, eps := a.WeightDecay != 0, a.Eps
+		chunks(len(g), func(lo, hi int) {
+			w, g, m, v := w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]
+			for i, g := range g {
+				if wd {
+					w[i] *= decay
+				}
+				m[i] = b1*m[i] + (1-b1)*g
+				v[i] = b2*v[i] + (1-b2)*g*g
+				denom := math.Sqrt(float64(v[i]))/sqrtBC2 + eps
+				w[i] -= float32(stepSize * float64(m[i]) / denom)
 			}
-			m[i] = b1*m[i] + (1-b1)*g
-			v[i] = b2*v[i] + (1-b2)*g*g
-			denom := math.Sqrt(float64(v[i]))/sqrtBC2 + a.Eps
-			p.W[i] -= float32(stepSize * float64(m[i]) / denom)
-		}
+		})
 	}
 	return nil
+}
+
+// chunkSize is the fewest elements of a parameter worth a goroutine of the update.
+const chunkSize = 1 << 15
+
+// chunks runs f over [0, n) in up to GOMAXPROCS contiguous chunks at once (the update of each
+// element is independent of the others: the result does not depend on the split).
+func chunks(n int, f func(lo, hi int)) {
+	w := min(runtime.GOMAXPROCS(0), n/chunkSize)
+	if w <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < w; i++ {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(i*n/w, (i+1)*n/w)
+	}
+	f(0, n/w)
+	wg.Wait()
 }
 
 // State implements Optimizer.

@@ -113,3 +113,27 @@ func TestClipGlobalNorm(t *testing.T) {
 		}
 	}
 }
+
+// TestAdamFirstStepLarge checks Adam's first step on a parameter large enough to be updated in
+// parallel chunks against its closed form: with both moments bias-corrected,
+// w₁ = w₀ − lr·g/(|g| + ε) (with weight decay, w₀·(1 − lr·wd) first).
+func TestAdamFirstStepLarge(t *testing.T) {
+	const n, lr, wd = 5*chunkSize + 3, 0.01, 0.1
+	w, g := make([]float32, n), make([]float32, n)
+	for i := range w {
+		w[i] = float32(math.Sin(float64(i)))
+		g[i] = float32(math.Cos(float64(i)*0.7)) * 3
+	}
+	w0 := append([]float32(nil), w...)
+	a := NewAdam(lr, wd)
+	if err := a.Step([]Param{{Name: "w", W: w, G: g}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w {
+		gi := float64(g[i])
+		want := float64(w0[i])*(1-lr*wd) - lr*gi/(math.Abs(gi)+a.Eps)
+		if math.Abs(float64(w[i])-want) > 1e-6 {
+			t.Fatalf("element %d: %v, closed form %v", i, w[i], want)
+		}
+	}
+}
