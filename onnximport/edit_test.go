@@ -212,17 +212,14 @@ func TestRemoveAndSort(t *testing.T) {
 	}
 }
 
-// TestEditSharesInitializers: an Editor's copy shares the source's initializer TensorProtos (no
-// copy of the weights) but has its own list, so replacing or adding initializers in the copy leaves
-// the source, its decoded values and its unknown fields as they were.
-func TestEditSharesInitializers(t *testing.T) {
+// mulAdd returns the model y = x·w + b with initializers w = [1 2] and b = [3 4] (float_data) and
+// an unknown field (number 1000, varint 7) on the model and on its graph.
+func mulAdd(t *testing.T) *onnximport.Model {
+	t.Helper()
 	f32 := int32(onnxpb.TensorProto_FLOAT)
 	vi := func(name string) *onnxpb.ValueInfoProto {
 		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
 			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(f32)}}}}
-	}
-	floats := func(name string, v ...float32) *onnxpb.TensorProto {
-		return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(f32), Dims: []int64{int64(len(v))}, FloatData: v}
 	}
 	mp := &onnxpb.ModelProto{
 		IrVersion:   proto.Int64(8),
@@ -239,13 +236,28 @@ func TestEditSharesInitializers(t *testing.T) {
 		},
 	}
 	// An unknown field (number 1000, varint 7) on the model and on the graph.
-	unknown := []byte{0xc0, 0x3e, 7}
-	mp.ProtoReflect().SetUnknown(unknown)
-	mp.Graph.ProtoReflect().SetUnknown(unknown)
+	mp.ProtoReflect().SetUnknown(unknownField)
+	mp.Graph.ProtoReflect().SetUnknown(unknownField)
 	m, err := onnximport.FromProto(mp)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// floats returns a float32 initializer holding v in float_data.
+func floats(name string, v ...float32) *onnxpb.TensorProto {
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Dims: []int64{int64(len(v))}, FloatData: v}
+}
+
+// unknownField is the unknown field mulAdd sets.
+var unknownField = []byte{0xc0, 0x3e, 7}
+
+// TestEditSharesInitializers: an Editor's copy shares the source's initializer TensorProtos (no
+// copy of the weights) but has its own list, so replacing or adding initializers in the copy leaves
+// the source, its decoded values and its unknown fields as they were.
+func TestEditSharesInitializers(t *testing.T) {
+	m := mulAdd(t)
 	before := proto.Clone(m.Proto)
 	e := m.Edit()
 	ep := e.Proto()
@@ -279,7 +291,52 @@ func TestEditSharesInitializers(t *testing.T) {
 	if len(m.Graph.Initializers) != 2 || len(m.Proto.Graph.Initializer) != 2 {
 		t.Errorf("source has %d initializers (%d in the protobuf), want 2", len(m.Graph.Initializers), len(m.Proto.Graph.Initializer))
 	}
-	if !slices.Equal(got.Proto.ProtoReflect().GetUnknown(), unknown) || !slices.Equal(got.Proto.Graph.ProtoReflect().GetUnknown(), unknown) {
+	if !slices.Equal(got.Proto.ProtoReflect().GetUnknown(), unknownField) || !slices.Equal(got.Proto.Graph.ProtoReflect().GetUnknown(), unknownField) {
 		t.Error("the copy lost the unknown fields of the model or the graph")
+	}
+}
+
+// TestCloneSharesInitializers: a clone shares the initializers' TensorProtos, yet replacing an
+// initializer in either model (SetInitializer, as xreg.WriteResult does) leaves the other's
+// protobuf and decoded values as they were; the rest of the protobuf is a deep copy.
+func TestCloneSharesInitializers(t *testing.T) {
+	m := mulAdd(t)
+	before := proto.Clone(m.Proto)
+	c := m.Clone()
+	if c.Proto.Graph.Initializer[0] != m.Proto.Graph.Initializer[0] {
+		t.Error("the clone does not share the initializer TensorProtos")
+	}
+	if c.Proto.Graph == m.Proto.Graph || c.Proto.Graph.Node[0] == m.Proto.Graph.Node[0] {
+		t.Error("the clone shares the graph or its nodes")
+	}
+	if err := c.SetInitializer(onnximport.NewFloatTensor("w", []int{2}, []float32{7, 8})); err != nil {
+		t.Fatal(err)
+	}
+	c.Proto.Graph.Node[0].Name = proto.String("renamed")
+	if !proto.Equal(m.Proto, before) {
+		t.Error("changing the clone changed the source's protobuf")
+	}
+	if got := m.Graph.Initializers["w"].Float; !slices.Equal(got, []float32{1, 2}) {
+		t.Errorf("source w = %v, want [1 2]", got)
+	}
+	if err := m.SetInitializer(onnximport.NewFloatTensor("b", []int{2}, []float32{5, 6})); err != nil {
+		t.Fatal(err)
+	}
+	// The clone, serialised and read back: its own w, the original b.
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := onnximport.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]float32{"w": {7, 8}, "b": {3, 4}} {
+		if got := back.Graph.Initializers[name].Float; !slices.Equal(got, want) {
+			t.Errorf("clone after both edits: %s = %v, want %v", name, got, want)
+		}
+	}
+	if !slices.Equal(back.Proto.ProtoReflect().GetUnknown(), unknownField) {
+		t.Error("the clone lost the model's unknown field")
 	}
 }

@@ -225,9 +225,12 @@ func (m *Model) SetMetadata(key, value string) { setMetadata(m.Proto, key, value
 // DeleteMetadata removes the metadata_props entries keys, where present.
 func (m *Model) DeleteMetadata(keys ...string) { deleteMetadata(m.Proto, keys...) }
 
-// Clone returns a deep copy of the model.
+// Clone returns a copy of the model: deep, except that the initializers' TensorProtos (and the
+// float32 data decoded from their raw_data) are shared with m. Both are read-only — an initializer
+// is changed by replacing it (SetInitializer, an Editor), never in place — so a change to either
+// model leaves the other as it was, and cloning a large model does not copy its weights.
 func (m *Model) Clone() *Model {
-	mp := proto.Clone(m.Proto).(*onnxpb.ModelProto)
+	mp := cloneSharingInitializers(m.Proto)
 	c, err := FromProto(mp)
 	if err != nil {
 		// m was valid, so its copy is too.
