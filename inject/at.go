@@ -45,6 +45,33 @@ func findAtPoints(g *onnximport.Graph, at *regexp.Regexp) ([]*point, error) {
 	return out, nil
 }
 
+// dropoutInferenceForm rewrites a Dropout that becomes a Gaussian-dropout point into its inference
+// form when it is in training form (a training_mode input, a mask output: a model exported from
+// train()): the learned noise after it is the dropout now, and the executor does not draw a
+// training-mode Dropout's random mask. Export writes every training-form node this way too. A mask
+// that something reads is refused.
+func (ed *editor) dropoutInferenceForm(n *onnximport.Node) error {
+	p := ed.NodeProto(n)
+	if len(p.Output) > 1 && p.Output[1] != "" {
+		mask := p.Output[1]
+		if cs := ed.m.Graph.Consumers[mask]; len(cs) > 0 {
+			return fmt.Errorf("%v: its mask %q is read by %v: a Gaussian-dropout point cannot replace it", n, mask, cs[0])
+		}
+		for _, o := range ed.m.Graph.Outputs {
+			if o.Name == mask {
+				return fmt.Errorf("%v: its mask %q is a graph output: a Gaussian-dropout point cannot replace it", n, mask)
+			}
+		}
+	}
+	if len(p.Input) > 2 {
+		p.Input = p.Input[:2]
+	}
+	if len(p.Output) > 1 {
+		p.Output = p.Output[:1]
+	}
+	return nil
+}
+
 // dropoutSigma returns the σ of the Gaussian dropout equivalent to a Dropout node's rate p:
 // multiplicative noise x·(1 + σε) with σ² = p/(1 − p) has the mean and variance of dropout
 // x·m/(1 − p), m ~ Bernoulli(1 − p) (Wang & Manning 2013; Srivastava et al. 2014). The rate is the

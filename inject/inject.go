@@ -442,6 +442,11 @@ func rewrite(m *onnximport.Model, ed *editor, opt Options) (*Report, error) {
 
 	rep := &Report{Model: m.Path, Opset: m.Opset}
 	for _, p := range points {
+		if p.op == "Dropout" {
+			if err := ed.dropoutInferenceForm(p.node); err != nil {
+				return nil, fmt.Errorf("inject: %s: %w", name, err)
+			}
+		}
 		reg, err := ed.addNoise(p, s, shapes)
 		if err != nil {
 			return nil, fmt.Errorf("inject: %s: %w", name, err)

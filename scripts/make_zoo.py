@@ -367,6 +367,31 @@ def reference_input(size):
     return np.sin(0.37 * np.arange(n, dtype=np.float64) + 0.1).astype(np.float32).reshape(BATCH, 3, size, size)
 
 
+def dropout_vgg(out_dir):
+    """The BN-free VGG fixture: torchvision's vgg11 (no BatchNorm, its own initialization) at the
+    committed set's width and input, exported at opset 13 in training form so that its classifier's
+    two Dropout nodes (p = 0.5) stay in the graph, as a model exported from train() has them. It is
+    not a zoo entry (extra.json, same fields; torch_logits are the eval-mode logits, which the
+    deterministic prediction must give): internal/zoo puts noise after its ReLUs and Dropouts
+    (inject --at), fine-tunes and exports it."""
+    torch.manual_seed(0)
+    model, size = vgg(128, False)
+    x = torch.from_numpy(reference_input(size))
+    model.eval()
+    with torch.no_grad():
+        y = model(x).numpy()
+    model.train()
+    m = compact(export(model, x, 13, training=True))
+    drops = [n for n in m.graph.node if n.op_type == "Dropout"]
+    assert len(drops) == 2 and not any(n.op_type == "BatchNormalization" for n in m.graph.node), op_types(m)
+    name = "vgg11-tv-op13-dropout"
+    write_atomic(os.path.join(out_dir, name + ".onnx"), m.SerializeToString())
+    entry = {"arch": "vgg11", "init": "tv", "opset": 13, "input": [3, size, size], "file": name + ".onnx",
+             "ops": op_types(m), "torch_logits": [round(float(v), 7) for v in y.ravel()]}
+    write_atomic(os.path.join(out_dir, "extra.json"), (json.dumps({name: entry}, indent=1, sort_keys=True) + "\n").encode())
+    print(f"{name}: {len(m.SerializeToString())} bytes, ops {' '.join(entry['ops'])}", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--large", action="store_true", help="torchvision's widths, into testdata/zoo-large")
@@ -385,6 +410,8 @@ def main():
     out_dir = args.out or (LARGE_DIR if args.large else SMALL_DIR)
     os.makedirs(out_dir, exist_ok=True)
     only = set(filter(None, args.only.split(",")))
+    if not args.large and not args.ops and (not only or "vgg11" in only):
+        dropout_vgg(out_dir)
     manifest = {}
     if only and os.path.exists(os.path.join(out_dir, "manifest.json")):  # update those entries
         with open(os.path.join(out_dir, "manifest.json")) as f:

@@ -72,7 +72,7 @@ func TestConstantWeightsTrain(t *testing.T) {
 	if _, err := inject.Apply(m, inject.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := trainOne(m, set, true, selected); err != nil {
+	if err := train(m, set, true, selected, 1); err != nil {
 		t.Fatal(err)
 	}
 	for name, old := range want {
@@ -87,7 +87,7 @@ func TestConstantWeightsTrain(t *testing.T) {
 			t.Errorf("%s did not change in training", name)
 		}
 	}
-	d, err := exportDiff(m, e, set, true)
+	_, d, err := exportDiff(m, e, set, true)
 	if err != nil {
 		t.Fatal(err)
 	}

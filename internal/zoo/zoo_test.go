@@ -81,13 +81,19 @@ func (e entry) variant() string {
 
 func readManifest(t *testing.T, dir string) []entry {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	return readEntries(t, dir, "manifest.json")
+}
+
+// readEntries reads a manifest-format file of dir (manifest.json, extra.json).
+func readEntries(t *testing.T, dir, file string) []entry {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]entry
 	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("%s/manifest.json: %v", dir, err)
+		t.Fatalf("%s/%s: %v", dir, file, err)
 	}
 	var out []entry
 	for name, e := range m {
@@ -286,7 +292,7 @@ func runEntry(t *testing.T, e entry) (r row) {
 		r.train = fail(err)
 		return r
 	}
-	if err := trainOne(tm, set, injected != nil, ""); err != nil {
+	if err := train(tm, set, injected != nil, "", 1); err != nil {
 		r.train = fail(err)
 		return r
 	}
@@ -317,7 +323,7 @@ func runEntry(t *testing.T, e entry) (r row) {
 	}
 	r.train = pass("%d/%d", changed, weights)
 
-	d, err := exportDiff(tm, e, set, injected != nil)
+	_, d, err := exportDiff(tm, e, set, injected != nil)
 	if err != nil {
 		r.exported = fail(err)
 		return r
@@ -339,10 +345,10 @@ func (e entry) set(x []float32, shape []int64) *dataset.Set {
 	return &dataset.Set{X: x, Shape: dims, Y: y, Classes: 10, Source: e.Name}
 }
 
-// trainOne trains m for one step on set (with the noise inject added when injected) and writes the
-// trained values back into m; trainable selects more weights (xreg.TrainConfig.Trainable).
-func trainOne(m *onnximport.Model, set *dataset.Set, injected bool, trainable string) error {
-	cfg := xreg.TrainConfig{Epochs: 1, BatchSize: batch, RegEvery: 1, MC: 2, RegBatch: batch, NoEpochEval: true, Seed: 1, Trainable: trainable}
+// train trains m for epochs (one step each) on set (with the noise inject added when injected) and
+// writes the trained values back into m; trainable selects more weights (xreg.TrainConfig.Trainable).
+func train(m *onnximport.Model, set *dataset.Set, injected bool, trainable string, epochs int) error {
+	cfg := xreg.TrainConfig{Epochs: epochs, BatchSize: batch, RegEvery: 1, MC: 2, RegBatch: batch, NoEpochEval: true, Seed: 1, Trainable: trainable}
 	if !injected {
 		cfg.Regs = xreg.RegsOff
 	}
@@ -353,17 +359,18 @@ func trainOne(m *onnximport.Model, set *dataset.Set, injected bool, trainable st
 	return xreg.WriteBack(m, res.Values)
 }
 
-// exportDiff exports the trained m (export.Apply when injected), runs the export in onnxruntime on
-// set and returns max |onnxruntime − trainer's deterministic prediction| over the probabilities; a
-// difference past tol is an error.
-func exportDiff(m *onnximport.Model, e entry, set *dataset.Set, injected bool) (float64, error) {
+// exportDiff exports the trained m (export.Apply when injected: its report is returned), runs the
+// export in onnxruntime on set and returns max |onnxruntime − trainer's deterministic prediction|
+// over the probabilities; a difference past tol is an error.
+func exportDiff(m *onnximport.Model, e entry, set *dataset.Set, injected bool) (*export.Report, float64, error) {
 	want, err := xreg.Predict(m, set, nil, xreg.PredictOptions{})
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
+	var rep *export.Report
 	if injected {
-		if _, err := export.Apply(m, export.Options{}); err != nil {
-			return 0, err
+		if rep, err = export.Apply(m, export.Options{}); err != nil {
+			return nil, 0, err
 		}
 	}
 	out, err := m.Marshal()
@@ -379,7 +386,7 @@ func exportDiff(m *onnximport.Model, e entry, set *dataset.Set, injected bool) (
 		logits, err = ortRun(out, e.Name+"-exported", set.X, shape)
 	}
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	d := 0.0
 	for i, p := range want {
@@ -389,9 +396,9 @@ func exportDiff(m *onnximport.Model, e entry, set *dataset.Set, injected bool) (
 		}
 	}
 	if d > tol || math.IsNaN(d) {
-		return d, fmt.Errorf("max |export − trainer| = %.3g (probabilities)", d)
+		return rep, d, fmt.Errorf("max |export − trainer| = %.3g (probabilities)", d)
 	}
-	return d, nil
+	return rep, d, nil
 }
 
 func ortRun(model []byte, name string, x []float32, shape []int64) ([]float32, error) {
