@@ -223,7 +223,7 @@ func trainingFlags() []cli.Flag {
 		&cli.IntFlag{Name: "reg-every", Usage: "r: update φ after every `N`-th θ step", Value: d.RegEvery},
 		&cli.IntFlag{Name: "mc", Usage: "K: `N` noisy passes averaged on a regularization batch", Value: d.MC},
 		&cli.IntFlag{Name: "reg-batch", Usage: "regularization examples `N` per φ update (0: --batch-size)"},
-		&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm `MODE` in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics); running statistics are never updated by them", Value: d.RegBatchNorm},
+		&cli.StringFlag{Name: "reg-batchnorm", Usage: "BatchNorm `MODE` in the regularization passes: eval (running statistics, as deployed) or batch (the regularization batch's statistics, each noisy pass its own; costs K extra forward passes per φ update); running statistics are never updated by them", Value: d.RegBatchNorm},
 		&cli.StringFlag{Name: "freeze", Usage: "train only the layers `SPEC` selects and freeze the rest: head, last:N, or a regular expression over param names"},
 		&cli.StringFlag{Name: "trainable", Usage: "also train the Constant or Identity outputs this `REGEX` selects (by value or node name); weights of Conv, ConvTranspose, Gemm, MatMul, the Add bias after them and normalization layers train wherever they live without it"},
 		&cli.Int64Flag{Name: "seed", Usage: "`SEED` of data order, noise and splits", Value: 0},
