@@ -86,7 +86,8 @@ type TrainConfig struct {
 	Hooks []Hooks
 	// Version is the tool version recorded in the provenance ("" records none).
 	Version string
-	// EvalBatch is the batch size of evaluation passes [256].
+	// EvalBatch is the batch size of evaluation passes [0: BatchSize, so that the evaluation net
+	// reuses the training pass's buffers (executor.Arena) instead of needing larger ones].
 	EvalBatch int
 	// NoEpochEval skips the deterministic pass over the regularization set at each epoch end
 	// (EpochStats.RegNLL and RegAcc stay 0); benchmarks use it to time training alone.
@@ -95,12 +96,11 @@ type TrainConfig struct {
 
 // DefaultConfig returns the configuration Train uses for every zero field: the paper's K = 4 and
 // r = 30, Adam for θ (lr 1e-3, β = 0.9, 0.999) and for φ (lr 1e-2). The CLI's flag defaults and
-// xreg-bench start from it. RegBatch stays 0: it means BatchSize.
+// xreg-bench start from it. RegBatch and EvalBatch stay 0: they mean BatchSize.
 func DefaultConfig() TrainConfig {
 	return TrainConfig{
 		Epochs: 10, BatchSize: 64, LR: 1e-3, Beta1: 0.9, Beta2: 0.999,
 		Regs: RegsLearn, RegLR: 1e-2, RegOptimizer: optim.AdamName, RegEvery: 30, MC: 4, RegBatchNorm: "eval",
-		EvalBatch: 256,
 	}
 }
 
@@ -128,7 +128,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 func (c *TrainConfig) Normalize() error {
 	d := DefaultConfig()
 	for _, f := range []struct{ p, def *int }{{&c.Epochs, &d.Epochs}, {&c.BatchSize, &d.BatchSize}, {&c.RegEvery, &d.RegEvery},
-		{&c.MC, &d.MC}, {&c.EvalBatch, &d.EvalBatch}} {
+		{&c.MC, &d.MC}} {
 		if *f.p == 0 {
 			*f.p = *f.def
 		}
@@ -140,6 +140,9 @@ func (c *TrainConfig) Normalize() error {
 	}
 	if c.RegBatch == 0 {
 		c.RegBatch = c.BatchSize
+	}
+	if c.EvalBatch == 0 {
+		c.EvalBatch = c.BatchSize
 	}
 	if c.Regs == "" {
 		c.Regs = d.Regs

@@ -109,8 +109,9 @@ func TestTrainLearnsAndMovesSigma(t *testing.T) {
 			t.Errorf("σ of %s stayed at %v", r.Name, s)
 		}
 	}
-	// The epoch's regularization NLL is that of a fresh deterministic prediction with the final values.
-	probs, err := Predict(m, reg, res.Values, PredictOptions{})
+	// The epoch's regularization NLL is that of a fresh deterministic prediction with the final
+	// values, at the evaluation's batch size (EvalBatch 0: BatchSize).
+	probs, err := Predict(m, reg, res.Values, PredictOptions{Batch: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
