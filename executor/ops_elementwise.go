@@ -54,6 +54,11 @@ var binNames = [...]string{"Add", "Sub", "Mul", "Div", "Pow"}
 
 func binaryBuilder(k binKind) opBuilder {
 	return func(b *builder, n *onnximport.Node) error {
+		if k == binAdd {
+			if fused, err := b.noisyAdd(n); fused || err != nil {
+				return err
+			}
+		}
 		x, err := b.Input(n, 0)
 		if err != nil {
 			return err
