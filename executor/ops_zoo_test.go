@@ -2,6 +2,7 @@ package executor
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
@@ -71,6 +72,13 @@ func zooOpCases() []zooOpCase {
 		{"Einsum ij,kj->ik", []int{3, 4}, -2, 2, 0, zooOne(12, "Einsum", []testInput{p("w", 47, 5, 4)}, stringAttr("equation", "ij,kj->ik")), ""},
 		{"Einsum bn,anm->bam", []int{2, 3}, -2, 2, 0, zooOne(12, "Einsum", []testInput{p("w", 48, 4, 3, 2)}, stringAttr("equation", "bn,anm->bam")), ""},
 		{"Einsum ijk->kij", []int{2, 3, 4}, -2, 2, 0, zooOne(12, "Einsum", nil, stringAttr("equation", "ijk->kij")), ""},
+		{"Einsum ...ij,...jk->...ik (ellipsis)", []int{2, 3, 4}, -2, 2, 0, zooOne(12, "Einsum", []testInput{p("w", 49, 2, 4, 5)}, stringAttr("equation", "...ij,...jk->...ik")), ""},
+		{"Einsum ...ij,jk->...ik (ellipsis in one operand)", []int{2, 2, 3, 4}, -2, 2, 0, zooOne(12, "Einsum", []testInput{p("w", 50, 4, 5)}, stringAttr("equation", "...ij,jk->...ik")), ""},
+		{"Einsum ij,jk (implicit output ik)", []int{3, 4}, -2, 2, 0, zooOne(12, "Einsum", []testInput{p("w", 51, 4, 5)}, stringAttr("equation", "ij,jk")), ""},
+		{"Einsum ba,ca (implicit output bc)", []int{3, 4}, -2, 2, 0, zooOne(12, "Einsum", []testInput{p("w", 52, 5, 4)}, stringAttr("equation", "ba,ca")), ""},
+		{"Einsum ijk->ki (j summed out)", []int{2, 3, 4}, -2, 2, 0, zooOne(12, "Einsum", nil, stringAttr("equation", "ijk->ki")), ""},
+		{"Einsum bij,bjk->bi (k summed out of one operand)", []int{2, 3, 4}, -2, 2, 0, zooOne(12, "Einsum", []testInput{p("w", 53, 2, 4, 5)}, stringAttr("equation", "bij,bjk->bi")), ""},
+		{"Einsum ...i->... (implicit sum, ellipsis)", []int{2, 3, 4}, -2, 2, 0, zooOne(12, "Einsum", nil, stringAttr("equation", "...i->...")), ""},
 		{"ReduceMax axes 1", []int{2, 3, 4}, -2, 2, 0, zooOne(18, "ReduceMax", []testInput{intConst("a", []int{1}, 1)}), ""},
 		{"ReduceMin opset 13 attribute keepdims 0", []int{2, 3, 4}, -2, 2, 0, zooOne(13, "ReduceMin", nil, intsAttr("axes", 0, 2), intAttr("keepdims", 0)), ""},
 		{"ReduceMax all", []int{2, 3}, -2, 2, 0, zooOne(13, "ReduceMax", nil), ""},
@@ -162,6 +170,36 @@ func TestZooOpsGradients(t *testing.T) {
 			if n := checkGrads(t, m, gradCheck{}); n < size(c.x) {
 				t.Errorf("checked %d gradient elements, want at least the %d of x", n, size(c.x))
 			}
+		})
+	}
+}
+
+// TestEinsumRefusals: the Einsum forms outside the supported ones are refused at build time with
+// one line naming the node, the op and the equation.
+func TestEinsumRefusals(t *testing.T) {
+	for _, c := range []struct {
+		eq   string
+		x    []int
+		rest []testInput
+		want string
+	}{
+		{"ii->i", []int{3, 3}, nil, "a letter repeated in one term (a diagonal) is not supported"},
+		{"ij,jk->ii", []int{3, 4}, []testInput{p("w", 54, 4, 3)}, "a letter repeated in one term (a diagonal) is not supported"},
+		{"ij,jk,kl->il", []int{3, 4}, []testInput{p("w", 55, 4, 5), p("v", 56, 5, 2)}, "one or two operands are supported"},
+		{"i.j->ij", []int{3, 4}, nil, "one ellipsis (...) at most, and no other dots"},
+		{"ij->ik", []int{3, 4}, nil, "output letter k is in no operand"},
+	} {
+		t.Run(c.eq, func(t *testing.T) {
+			m := oneNodeModel(t, 12, "Einsum", append([]testInput{fed("x", c.x)}, c.rest...), stringAttr("equation", c.eq))
+			_, err := Build(m, BuildOptions{Batch: c.x[0]})
+			if err == nil {
+				t.Fatal("built")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, "(Einsum)") || !strings.Contains(msg, c.eq) || !strings.Contains(msg, c.want) {
+				t.Errorf("error %q: want one line naming the Einsum node, %q and %q", msg, c.eq, c.want)
+			}
+			t.Log(msg)
 		})
 	}
 }

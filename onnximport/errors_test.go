@@ -83,6 +83,10 @@ func TestBadModels(t *testing.T) {
 			m.Graph.Node[0].OpType = sp("Resize")
 			m.Graph.Node[0].Attribute = []*onnxpb.AttributeProto{{Name: sp("mode"), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte("cubic")}}
 		}), []string{`node "relu"`, `mode="cubic"`, "nearest"}},
+		{"bilinear Resize", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node[0].OpType = sp("Resize")
+			m.Graph.Node[0].Attribute = []*onnxpb.AttributeProto{{Name: sp("mode"), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte("linear")}}
+		}), []string{`node "relu"`, "Resize", `mode="linear"`, "nearest"}},
 		{"op too new for opset", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[0].OpType = sp("LayerNormalization") }), []string{"needs opset ≥ 17"}},
 		{"external data", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = []*onnxpb.TensorProto{{Name: sp("w"), DataType: ptr(int32(1)), Dims: []int64{2},
