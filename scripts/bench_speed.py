@@ -172,6 +172,8 @@ def torch_worker(args):
     for i in range(args.steps):
         if i == 0:
             setup_done = time.time()
+            # A first, partial line: what a process killed during its steps still tells.
+            print(json.dumps(dict(partial=True, setup_done_at=setup_done)), flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
@@ -246,14 +248,17 @@ def run_worker(cmd, env, timeout, rss_limit_mb):
         err = p.stderr.read()
         out.seek(0)
         text = out.read().decode()
+    lines = [json.loads(l) for l in text.splitlines() if l.startswith("{")]
+    partial = next((l for l in lines if l.get("partial")), {})
+    setup = {"setup_s": partial["setup_done_at"] - start} if "setup_done_at" in partial else {}
     if why:
-        return dict(error=why, rss_seen_mb=peak)
+        return dict(error=why, rss_seen_mb=peak, **setup)
     if p.returncode != 0:
         last = err.strip().splitlines()[-1] if err.strip() else ""
         if any(m.lower() in err.lower() for m in OOM_MARKS):
-            return dict(error=f"out of memory (address space capped at {cap / 2**30:.1f} GB): {last[:120]}", rss_seen_mb=peak)
-        return dict(error=f"exit {p.returncode}: {last[:200]}", rss_seen_mb=peak)
-    rec = json.loads(text.strip().splitlines()[-1])
+            return dict(error=f"out of memory (address space capped at {cap / 2**30:.1f} GB): {last[:120]}", rss_seen_mb=peak, **setup)
+        return dict(error=f"exit {p.returncode}: {last[:200]}", rss_seen_mb=peak, **setup)
+    rec = lines[-1]
     rec["first_step_s"] = rec.pop("first_step_at") - start
     rec["setup_s"] = rec.pop("setup_done_at") - start
     return rec

@@ -20,7 +20,8 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
 
-// speedRecord is what -speed prints: one JSON line read by scripts/bench_speed.py.
+// speedRecord is what -speed prints last: one JSON line read by scripts/bench_speed.py (a first,
+// partial line with setup_done_at and phases comes when the first step begins).
 type speedRecord struct {
 	StepS       float64 `json:"step_s"`        // median θ step after the first
 	CPUStepS    float64 `json:"cpu_step_s"`    // median CPU time (user + system, all threads) of those steps
@@ -100,7 +101,8 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, 
 				if setupOnly {
 					return errSetupOnly
 				}
-				return nil
+				// A first, partial line: what a process killed during its steps still tells.
+				return json.NewEncoder(os.Stdout).Encode(map[string]any{"partial": true, "setup_done_at": unixSeconds(setupDone), "phases": phases})
 			},
 			OnStep: func(xreg.Progress) error {
 				marks, cpu = append(marks, time.Now()), append(cpu, cpuSeconds())
