@@ -86,8 +86,8 @@ MODELS = {
 # process), rss_gb (the row's RSS limit before the memory available caps it), memory_check (one
 # round, one thread count).
 ROW_OPTS = {
-    "resnet18-224": dict(timeout=1800),
-    "vgg16-bn-224": dict(timeout=1800),
+    "resnet18-224": dict(timeout=1800, rss_gb=24),
+    "vgg16-bn-224": dict(timeout=1800, rss_gb=24),
     "vgg16-bn-224-b32": dict(onnx="vgg16-bn-224", timeout=2400, rss_gb=24, memory_check=True),
 }
 RSS_MARGIN_GB = 1.5  # left to the rest of the machine below MemAvailable
