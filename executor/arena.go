@@ -163,21 +163,43 @@ type step struct {
 	lend bool
 	swap outputSwapper
 	pre  gorgonia.UsePreallocDoer
-	// release lists the steps whose buffers go back to the arena after this step ran.
-	release []int
-	val     gorgonia.Value
-	lent    *tensor.Dense
+	// release lists the steps whose buffers go back to the arena after this step ran; fillLeaves
+	// and dropLeaves the lazy leaves lent before it runs and given back after.
+	release                []int
+	fillLeaves, dropLeaves []int
+	val                    gorgonia.Value
+	lent                   *tensor.Dense
 }
 
 // schedule is a pooled program: the op nodes in an order that runs every node after its inputs.
 type schedule struct {
 	steps []step
 	arena *Arena
+	// lazy are the leaves (noise inputs) that get a lent buffer, filled by fill, just before their
+	// first reader and give it back after their last.
+	lazy []lazyLeaf
+	fill func(node *gorgonia.Node, d *tensor.Dense) error
+}
+
+type lazyLeaf struct {
+	node        *gorgonia.Node
+	first, last int
+	d           *tensor.Dense
+}
+
+// lazyNodes returns the leaves the schedule fills itself.
+func (p *schedule) lazyNodes() []*gorgonia.Node {
+	out := make([]*gorgonia.Node, len(p.lazy))
+	for i, l := range p.lazy {
+		out[i] = l.node
+	}
+	return out
 }
 
 // newSchedule orders the op nodes that the roots need and works out, for each value, the step after
-// which no op reads it.
-func newSchedule(roots gorgonia.Nodes, arena *Arena) (*schedule, error) {
+// which no op reads it. Of the candidate leaves (lazy), those some step reads and no root is are
+// lent a buffer for the span of their readers (lazyNodes), filled by the schedule's fill.
+func newSchedule(roots gorgonia.Nodes, arena *Arena, lazy ...*gorgonia.Node) (*schedule, error) {
 	p := &schedule{arena: arena}
 	index := map[*gorgonia.Node]int{}
 	isRoot := map[*gorgonia.Node]bool{}
@@ -274,6 +296,25 @@ func newSchedule(roots gorgonia.Nodes, arena *Arena) (*schedule, error) {
 			}
 		}
 	}
+	for _, node := range lazy {
+		l := lazyLeaf{node: node, first: -1}
+		for i, s := range p.steps {
+			for _, leaf := range s.leaves {
+				if leaf == node {
+					if l.first < 0 {
+						l.first = i
+					}
+					l.last = i
+				}
+			}
+		}
+		if l.first >= 0 && !isRoot[node] && !pinnedLeaf(p.steps, node) {
+			k := len(p.lazy)
+			p.lazy = append(p.lazy, l)
+			p.steps[l.first].fillLeaves = append(p.steps[l.first].fillLeaves, k)
+			p.steps[l.last].dropLeaves = append(p.steps[l.last].dropLeaves, k)
+		}
+	}
 	for j := range p.steps {
 		if pinned[j] {
 			p.steps[j].lend = false
@@ -298,6 +339,11 @@ func isLeaf(n *gorgonia.Node) bool {
 func (p *schedule) run() error {
 	for i := range p.steps {
 		s := &p.steps[i]
+		for _, k := range s.fillLeaves {
+			if err := p.lendLeaf(&p.lazy[k]); err != nil {
+				return err
+			}
+		}
 		for k, j := range s.in {
 			if j < 0 {
 				s.args[k] = s.leaves[k].Value()
@@ -311,8 +357,39 @@ func (p *schedule) run() error {
 		for _, j := range s.release {
 			p.giveBack(&p.steps[j])
 		}
+		for _, k := range s.dropLeaves {
+			p.arena.put(p.lazy[k].d)
+			p.lazy[k].d = nil
+		}
 	}
 	return nil
+}
+
+// lendLeaf binds a lent buffer, filled, to a lazy leaf.
+func (p *schedule) lendLeaf(l *lazyLeaf) error {
+	d, err := p.arena.get(l.node.Dtype(), l.node.Shape())
+	if err != nil {
+		return err
+	}
+	if err := p.fill(l.node, d); err != nil {
+		return err
+	}
+	l.d = d
+	return gorgonia.Let(l.node, d)
+}
+
+// pinnedLeaf reports whether a foreign op that may alias its inputs reads the leaf.
+func pinnedLeaf(steps []step, node *gorgonia.Node) bool {
+	for _, s := range steps {
+		if s.swap == nil && (s.op.ReturnsPtr() || s.op.OverwritesInput() >= 0) {
+			for _, leaf := range s.leaves {
+				if leaf == node {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (p *schedule) exec(s *step) error {

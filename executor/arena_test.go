@@ -2,6 +2,7 @@ package executor
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -208,5 +209,70 @@ func TestArenaMCNLLGradient(t *testing.T) {
 	}
 	if !testutil.BitsEqual(grads[0], grads[1]) {
 		t.Errorf("gradient differs from the tape machine's (max |diff| %.3g)", testutil.Compare(grads[0], grads[1], 0, 0).MaxAbs)
+	}
+}
+
+// TestArenaLazyNoise: a pooled net fills its noise inputs in lent buffers just before their first
+// reader; the noise, hence the outputs and gradients, must be those of the tape machine's net
+// (BuildOptions.KeepValues, eager fill) for the same generator: large Gaussian inputs (chunk seeds
+// drawn at bind time), small ones (drawn at bind time), zero noise and fixed values.
+func TestArenaLazyNoise(t *testing.T) {
+	for _, name := range []string{"cnn-bn", "mlp-ln-op13"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnximport.Load("../testdata/models/" + name + ".onnx")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := inject.Apply(m, inject.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			const batch = 8
+			shape := append([]int{batch}, m.Graph.Inputs[0].Shape[1:]...)
+			x := make([]float32, size(shape))
+			for i := range x {
+				x[i] = float32(i%89) / 89
+			}
+			feeds := map[string]*tensor.Dense{m.Graph.Inputs[0].Name: f32Tensor(shape, x)}
+			var outs [2][][]float32
+			var grads [2]map[string][]float32
+			for i, keep := range []bool{false, true} {
+				net := trainingNet(t, m, BuildOptions{Batch: batch, Training: true, KeepValues: keep})
+				if len(net.Noise) == 0 {
+					t.Fatal("the injected model has no noise input")
+				}
+				fixed := map[string]*tensor.Dense{}
+				in := net.Noise[0]
+				v := make([]float32, size(in.Node.Shape()))
+				for j := range v {
+					v[j] = float32(j%7) - 3
+				}
+				fixed[in.Name] = f32Tensor(in.Node.Shape(), v)
+				for _, noise := range []Noise{
+					{Rand: rand.New(rand.NewPCG(3, 4))},
+					{},
+					{Rand: rand.New(rand.NewPCG(5, 6)), Values: fixed},
+				} {
+					if err := net.Forward(feeds, noise); err != nil {
+						t.Fatal(err)
+					}
+					y, err := tensorFloat32s(net.Outputs[0].Value().(*tensor.Dense))
+					if err != nil {
+						t.Fatal(err)
+					}
+					outs[i] = append(outs[i], append([]float32(nil), y...))
+				}
+				grads[i] = gradCopies(t, net)
+			}
+			for k := range outs[0] {
+				if !testutil.BitsEqual(outs[0][k], outs[1][k]) {
+					t.Errorf("noise setting %d: output differs from the tape machine's (max |diff| %.3g)", k, testutil.Compare(outs[0][k], outs[1][k], 0, 0).MaxAbs)
+				}
+			}
+			for name, w := range grads[1] {
+				if !testutil.BitsEqual(grads[0][name], w) {
+					t.Errorf("gradient of %q differs from the tape machine's", name)
+				}
+			}
+		})
 	}
 }

@@ -52,6 +52,12 @@ func (n *Net) Run(feeds map[string]*tensor.Dense, noise Noise) ([]*tensor.Dense,
 // hold theirs only with BuildOptions.KeepValues (by default their buffers are reused during the
 // pass, see Arena).
 func (n *Net) Forward(feeds map[string]*tensor.Dense, noise Noise) error {
+	if n.exec == nil && n.arena != nil {
+		// A pooled net compiles first: the schedule says which noise inputs it fills lazily.
+		if err := n.compile(); err != nil {
+			return err
+		}
+	}
 	if err := n.bindInputs(feeds); err != nil {
 		return err
 	}
@@ -130,10 +136,21 @@ func (n *Net) compile() (err error) {
 			}
 		}
 		roots = uniq
-		sched, err := newSchedule(roots, n.arena)
+		var noise []*gorgonia.Node
+		for _, in := range n.Noise {
+			if in.Node.Shape().Dims() > 0 {
+				noise = append(noise, in.Node)
+			}
+		}
+		sched, err := newSchedule(roots, n.arena, noise...)
 		if err != nil {
 			return fmt.Errorf("executor: compile: %w", err)
 		}
+		n.lazyNoise = map[*gorgonia.Node]*pendingNoise{}
+		for _, node := range sched.lazyNodes() {
+			n.lazyNoise[node] = &pendingNoise{}
+		}
+		sched.fill = func(node *gorgonia.Node, d *tensor.Dense) error { return n.lazyNoise[node].fillInto(d) }
 		n.exec = &executor{sched: sched}
 		return nil
 	}
@@ -187,6 +204,11 @@ func (n *Net) fill(node *gorgonia.Node, src *tensor.Dense) error {
 	if err != nil {
 		return err
 	}
+	return copyTensor(dst, src)
+}
+
+// copyTensor copies the elements of a materialized src into dst, converting the element type.
+func copyTensor(dst, src *tensor.Dense) error {
 	switch s := src.Data().(type) {
 	case []float32:
 		return copyInto(dst, s)
@@ -255,6 +277,12 @@ func (n *Net) bindNoise(noise Noise) error {
 			}
 			continue
 		}
+		if p, ok := n.lazyNoise[in.Node]; ok {
+			if err := p.prepare(in, noise); err != nil {
+				return fmt.Errorf("executor: noise %q: %w", in.Name, err)
+			}
+			continue
+		}
 		if v, ok := noise.Values[in.Name]; ok {
 			if err := n.fill(in.Node, v); err != nil {
 				return fmt.Errorf("executor: noise %q: %w", in.Name, err)
@@ -317,10 +345,20 @@ func drawNoise[T float](x []T, in NoiseInput, r *rand.Rand) {
 	}
 	// Large tensors: each chunk of noiseChunk values draws from its own generator, seeded in
 	// order from r, so the values depend on r alone (not on GOMAXPROCS) and chunks fill in parallel.
-	seeds := make([][2]uint64, (len(x)+noiseChunk-1)/noiseChunk)
+	fillNormal(x, normalSeeds(len(x), r), in)
+}
+
+// normalSeeds draws the seeds of the chunks of n Gaussian values from r.
+func normalSeeds(n int, r *rand.Rand) [][2]uint64 {
+	seeds := make([][2]uint64, (n+noiseChunk-1)/noiseChunk)
 	for i := range seeds {
 		seeds[i] = [2]uint64{r.Uint64(), r.Uint64()}
 	}
+	return seeds
+}
+
+// fillNormal fills x from the chunks' seeds, chunks in parallel.
+func fillNormal[T float](x []T, seeds [][2]uint64, in NoiseInput) {
 	parallelN(len(seeds), runtime.GOMAXPROCS(0), func(lo, hi int) {
 		fillNormalChunks(x, seeds, lo, hi, in.Mean, in.Scale)
 	})

@@ -80,6 +80,9 @@ type Net struct {
 	exec *executor
 	// arena lends the ops' output buffers; nil with BuildOptions.KeepValues.
 	arena *Arena
+	// lazyNoise are the noise inputs a pooled net fills in a lent buffer just before their first
+	// reader runs (and gives back after the last), with what bindNoise prepared.
+	lazyNoise map[*gorgonia.Node]*pendingNoise
 }
 
 // Build turns a validated model into a Gorgonia graph.
