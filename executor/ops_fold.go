@@ -20,7 +20,7 @@ func init() {
 	register("Cast", buildCast)
 	register("ConstantOfShape", buildConstantOfShape)
 	register("Where", buildWhere)
-	for _, op := range []string{"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Mod", "Floor", "Ceil", "Range"} {
+	for _, op := range []string{"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Mod", "Floor", "Ceil", "Range", "ScatterND"} {
 		op := op
 		register(op, func(b *builder, n *onnximport.Node) error {
 			return fmt.Errorf("%v: %s is supported on build-time constants only (shape arithmetic); input %q is computed from the data", n, op, firstVarying(b, n))
@@ -111,6 +111,7 @@ var constFolds = map[string]constFold{
 			return v[2]
 		})
 	},
+	"ScatterND": scatterNDFold,
 	"Range": func(n *onnximport.Node, in []*onnximport.Tensor) (*onnximport.Tensor, error) {
 		if len(in) != 3 || in[0] == nil || in[1] == nil || in[2] == nil {
 			return nil, fmt.Errorf("want 3 inputs")
@@ -126,6 +127,48 @@ var constFolds = map[string]constFold{
 		}
 		return fromFloat64(in[0].DType, []int{cnt}, v), nil
 	},
+}
+
+// scatterNDFold is ScatterND (reduction none) on build-time constants, as torch writes a slice
+// assignment to a tensor made from shapes (swin's shifted-window attention mask): a copy of data
+// where each index tuple (the last axis of indices, k long) receives its updates slice (data's
+// shape past axis k).
+func scatterNDFold(n *onnximport.Node, in []*onnximport.Tensor) (*onnximport.Tensor, error) {
+	if len(in) != 3 || in[0] == nil || in[1] == nil || in[2] == nil {
+		return nil, fmt.Errorf("want 3 inputs")
+	}
+	if r := n.Str("reduction", "none"); r != "none" {
+		return nil, fmt.Errorf("reduction %q is not supported (none is)", r)
+	}
+	data, idx, upd := in[0], in[1], in[2]
+	if len(idx.Dims) == 0 {
+		return nil, fmt.Errorf("indices are a scalar")
+	}
+	k := idx.Dims[len(idx.Dims)-1]
+	if k > len(data.Dims) {
+		return nil, fmt.Errorf("index tuples of %d for data of rank %d", k, len(data.Dims))
+	}
+	slice := numel(data.Dims[k:])
+	tuples := numel(idx.Dims[:len(idx.Dims)-1])
+	if upd.Size() != tuples*slice {
+		return nil, fmt.Errorf("updates of %d elements for %d index tuples of %d", upd.Size(), tuples, slice)
+	}
+	out, ix, up := toF64(data), idx.Ints(), toF64(upd)
+	for t := range tuples {
+		off := 0
+		for a := range k {
+			i := ix[t*k+a]
+			if i < 0 {
+				i += int64(data.Dims[a])
+			}
+			if i < 0 || i >= int64(data.Dims[a]) {
+				return nil, fmt.Errorf("index %d out of range for axis %d of size %d", ix[t*k+a], a, data.Dims[a])
+			}
+			off = off*data.Dims[a] + int(i)
+		}
+		copy(out[off*slice:(off+1)*slice], up[t*slice:(t+1)*slice])
+	}
+	return fromFloat64(data.DType, data.Dims, out), nil
 }
 
 func b2f(v bool) float64 {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
@@ -90,6 +92,24 @@ func zooOpCases() []zooOpCase {
 				nodeProto("Split", []string{"x"}, []string{"a", "b"}, intAttr("axis", 1), intsAttr("split", 2, 3)),
 				nodeProto("Mul", []string{"a", "a"}, []string{"a2"}),
 				nodeProto("Concat", []string{"b", "a2"}, []string{"y"}, intAttr("axis", 1)),
+			}, "y")
+		}, ""},
+		{"ScatterND on build-time constants (swin's shifted-window mask)", []int{2, 4, 3}, -2, 2, 0, func(t testing.TB, x testInput) *onnximport.Model {
+			v, err := onnximport.NewFloatTensor("", []int{1}, []float32{0.25}).Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			value := &onnxpb.AttributeProto{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: v}
+			to := intAttr("to", int64(onnximport.Float32))
+			return graphModel(t, 13, []testInput{x, intConst("shape", []int{2}, 4, 3),
+				intConst("i1", []int{2, 1}, 1, -1), intConst("u1", []int{2, 3}, 1, 2, 3, 4, 5, 6),
+				intConst("i2", []int{2, 2}, 0, 2, 2, 0), intConst("u2", []int{2}, -7, 8)}, []*onnxpb.NodeProto{
+				nodeProto("ConstantOfShape", []string{"shape"}, []string{"d"}, value),
+				nodeProto("Cast", []string{"u1"}, []string{"u1f"}, to),
+				nodeProto("Cast", []string{"u2"}, []string{"u2f"}, to),
+				nodeProto("ScatterND", []string{"d", "i1", "u1f"}, []string{"s1"}),
+				nodeProto("ScatterND", []string{"s1", "i2", "u2f"}, []string{"s2"}),
+				nodeProto("Add", []string{"x", "s2"}, []string{"y"}),
 			}, "y")
 		}, ""},
 		{"Where, constant condition", []int{2, 3}, -2, 2, 0, func(t testing.TB, x testInput) *onnximport.Model {

@@ -49,7 +49,7 @@ var ops = map[string]opSpec{
 	"Pad":   {since: 2, check: checkPad},
 	"Equal": {since: 7}, "Less": {since: 7}, "Greater": {since: 7}, "LessOrEqual": {since: 12},
 	"GreaterOrEqual": {since: 12}, "Not": {since: 1}, "And": {since: 7}, "Or": {since: 7},
-	"Mod": {since: 10}, "Floor": {since: 6}, "Ceil": {since: 6},
+	"Mod": {since: 10}, "Floor": {since: 6}, "Ceil": {since: 6}, "ScatterND": {since: 11},
 	// Activations and arithmetic of other exporters (paddle2onnx, tf2onnx) and of GELU/HardSwish.
 	"Erf": {since: 9}, "Neg": {since: 6}, "Abs": {since: 6}, "Reciprocal": {since: 6}, "Log": {since: 6},
 	"Softplus": {since: 1}, "Softsign": {since: 1}, "LeakyRelu": {since: 6}, "Elu": {since: 6},

@@ -147,7 +147,7 @@ func inferNode(n *Node, in [][]int, consts map[string]*Tensor, opset int64) ([]i
 		"RandomNormalLike", "RandomUniformLike",
 		"Erf", "Neg", "Abs", "Reciprocal", "Log", "Softplus", "Softsign", "LeakyRelu", "Elu", "Selu",
 		"HardSigmoid", "HardSwish", "PRelu", "LRN", "Cast", "Not", "Floor", "Ceil",
-		"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization":
+		"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization", "ScatterND":
 		return clone(x), nil
 	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Mod",
 		"Max", "Min", "Sum", "Where":

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/xreg-onnx/xreg-onnx/inject"
+	"github.com/xreg-onnx/xreg-onnx/internal/onnxpb"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
@@ -148,4 +151,28 @@ func TestTorchvisionVGGNoiseAtReLUsAndDropouts(t *testing.T) {
 		t.Errorf("%d learned dropout rates, want %d", rates, dropouts)
 	}
 	t.Logf("%d ReLU and %d Dropout points; max |export − trainer| = %.2g", relus, dropouts, d)
+}
+
+// TestDropoutMaskReadRefused: a training-form Dropout whose mask the graph uses (here: a graph
+// output) cannot become a Gaussian-dropout point; inject refuses it, naming the node and the mask.
+func TestDropoutMaskReadRefused(t *testing.T) {
+	m, err := onnximport.Load(filepath.Join("..", "..", "testdata", "zoo", "vgg11-tv-op13-dropout.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mask, node string
+	for _, n := range m.Proto.Graph.Node {
+		if n.GetOpType() == "Dropout" && len(n.Output) > 1 {
+			mask, node = n.Output[1], n.GetName()
+			break
+		}
+	}
+	m.Proto.Graph.Output = append(m.Proto.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(mask)})
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = inject.Apply(m, inject.Options{At: "^Dropout$"})
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), node) || !strings.Contains(err.Error(), mask) {
+		t.Fatalf("inject at a Dropout whose mask is a graph output: %v, want one line naming %s and %s", err, node, mask)
+	}
 }
