@@ -12,16 +12,19 @@ import (
 )
 
 // TestReluGradientAtZero checks the ONNX/PyTorch convention d relu(x)/dx = 0 at x = 0 (Gorgonia's
-// Rectify says 1), and Clip's zero gradient on its bounds.
+// Rectify says 1), and Clip's zero gradient on its bounds; "compiled" nets are compiled (Compile)
+// before their first Forward, as xreg.Train does, and give the same closed form.
 func TestReluGradientAtZero(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		ins  []testInput
-		op   string
-		want []float64 // dL/dx for L = Σ y
+		name    string
+		ins     []testInput
+		op      string
+		want    []float64 // dL/dx for L = Σ y
+		compile bool
 	}{
-		{"Relu", []testInput{param("x", []int{5}, []float32{-1, 0, 2, 0, -0.5})}, "Relu", []float64{0, 0, 1, 0, 0}},
-		{"Clip", []testInput{param("x", []int{5}, []float32{-1, 0, 0.5, 1, 2}), floatConst("lo", nil, 0), floatConst("hi", nil, 1)}, "Clip", []float64{0, 0, 1, 0, 0}},
+		{"Relu", []testInput{param("x", []int{5}, []float32{-1, 0, 2, 0, -0.5})}, "Relu", []float64{0, 0, 1, 0, 0}, false},
+		{"Clip", []testInput{param("x", []int{5}, []float32{-1, 0, 0.5, 1, 2}), floatConst("lo", nil, 0), floatConst("hi", nil, 1)}, "Clip", []float64{0, 0, 1, 0, 0}, false},
+		{"Relu compiled", []testInput{param("x", []int{5}, []float32{-1, 0, 2, 0, -0.5})}, "Relu", []float64{0, 0, 1, 0, 0}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			net, err := Build(oneNodeModel(t, 13, c.op, c.ins), BuildOptions{})
@@ -34,6 +37,11 @@ func TestReluGradientAtZero(t *testing.T) {
 			}
 			if err := net.Grad(loss, "x"); err != nil {
 				t.Fatal(err)
+			}
+			if c.compile {
+				if err := net.Compile(); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := net.Forward(nil, Noise{}); err != nil {
 				t.Fatal(err)
@@ -296,6 +304,21 @@ func TestGradErrors(t *testing.T) {
 	}
 	if err := net.Grad(loss, "a"); err == nil {
 		t.Fatal("a second Grad was accepted")
+	}
+	// A net compiled without gradients refuses them instead of never computing them.
+	compiled, err := Build(m, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compiled.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	closs, err := weightedSum(compiled, compiled.Outputs[0], []float64{1, 1, 1, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compiled.Grad(closs); err == nil || !strings.Contains(err.Error(), "already compiled") {
+		t.Fatalf("Grad after Compile: error %v, want one saying the net is already compiled", err)
 	}
 }
 

@@ -142,6 +142,9 @@ func (n *Net) Grad(loss *gorgonia.Node, params ...string) error {
 	if n.Loss != nil {
 		return fmt.Errorf("executor: Grad: the net already has a loss; build another net for another objective")
 	}
+	if n.exec != nil {
+		return fmt.Errorf("executor: Grad: the net is already compiled (by Compile or a Forward) without gradients; call Grad first")
+	}
 	if loss == nil || !loss.IsScalar() {
 		return fmt.Errorf("executor: Grad: the loss must be a scalar node")
 	}
