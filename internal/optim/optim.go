@@ -66,22 +66,36 @@ func (a *Adam) Step(params []Param) error {
 		if len(m) != len(p.W) {
 			return fmt.Errorf("optim: %s: state has %d elements, parameter %d", p.Name, len(m), len(p.W))
 		}
+		k := adamConsts{b1: b1, b2: b2, decay: decay, wd: a.WeightDecay != 0, stepSize: stepSize, sqrtBC2: sqrtBC2, eps: a.Eps}
 		w, g := p.W, p.G
-		wd, eps := a.WeightDecay != 0, a.Eps
-		chunks(len(g), func(lo, hi int) {
-			w, g, m, v := w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]
-			for i, g := range g {
-				if wd {
-					w[i] *= decay
-				}
-				m[i] = b1*m[i] + (1-b1)*g
-				v[i] = b2*v[i] + (1-b2)*g*g
-				denom := math.Sqrt(float64(v[i]))/sqrtBC2 + eps
-				w[i] -= float32(stepSize * float64(m[i]) / denom)
-			}
-		})
+		chunks(len(g), func(lo, hi int) { adamUpdate(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], &k) })
 	}
 	return nil
+}
+
+// adamConsts are the constants of one Adam step.
+type adamConsts struct {
+	b1, b2, decay     float32
+	wd                bool
+	stepSize, sqrtBC2 float64
+	eps               float64
+}
+
+// adamGo is the Adam update of weights w with gradients g and moments m, v (all of one length):
+// the moments in float32, the step in float64, PyTorch's order of operations. adamUpdate is this
+// loop, or a vectorised C copy of it that computes the same values bit for bit (adam_cgo.go).
+func adamGo(w, g, m, v []float32, k *adamConsts) {
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+	b1, b2, decay := k.b1, k.b2, k.decay
+	for i, g := range g {
+		if k.wd {
+			w[i] *= decay
+		}
+		m[i] = b1*m[i] + (1-b1)*g
+		v[i] = b2*v[i] + (1-b2)*g*g
+		denom := math.Sqrt(float64(v[i]))/k.sqrtBC2 + k.eps
+		w[i] -= float32(k.stepSize * float64(m[i]) / denom)
+	}
 }
 
 // chunkSize is the fewest elements of a parameter worth a goroutine of the update.
