@@ -123,7 +123,7 @@ func Run(cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
 	sum := sha256.Sum256(orig)
-	m, err := onnximport.Load(cfg.Model)
+	m, err := onnximport.ParseFile(cfg.Model, orig) // the bytes just hashed: the file is read once
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package onnximport
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,6 +152,15 @@ func TestLoadPermissiveListsAll(t *testing.T) {
 func TestMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "absent.onnx"))
 	if err == nil || !strings.Contains(err.Error(), "absent.onnx") || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestParseFileNamesPath: ParseFile's errors name the file once, like Load's, and wrap ErrNotONNX.
+func TestParseFileNamesPath(t *testing.T) {
+	_, err := ParseFile("dir/model.onnx", []byte("not a protobuf \xff\xff"))
+	if err == nil || !errors.Is(err, ErrNotONNX) || strings.Count(err.Error(), "dir/model.onnx") != 1 ||
+		!strings.HasPrefix(err.Error(), "onnximport: dir/model.onnx: ") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -82,6 +82,14 @@ func load(path string, permissive bool) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnximport: %w", err)
 	}
+	return parseFile(path, data, permissive)
+}
+
+// ParseFile is Load of a file the caller has already read: data is the content of path (read
+// once where the caller needs the bytes too, e.g. to hash them). Errors name path as Load's do.
+func ParseFile(path string, data []byte) (*Model, error) { return parseFile(path, data, false) }
+
+func parseFile(path string, data []byte, permissive bool) (*Model, error) {
 	m, err := parse(data, permissive)
 	if err != nil {
 		return nil, fmt.Errorf("onnximport: %s: %w", path, unwrapPrefix(err))

@@ -38,58 +38,76 @@ func readManifest(t *testing.T, dir string) map[string]manifestEntry {
 
 func TestLoadFixturesMatchManifest(t *testing.T) {
 	dir := filepath.Join("..", "testdata", "models")
+	// Load, and ParseFile of the bytes read here: the same model from the manifest's view.
+	parseFile := func(path string) (*Model, error) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return ParseFile(path, data)
+	}
 	for name, want := range readManifest(t, dir) {
-		t.Run(name, func(t *testing.T) {
-			m, err := Load(filepath.Join(dir, want.File))
-			if err != nil {
-				t.Fatal(err)
+		for how, load := range map[string]func(string) (*Model, error){"Load": Load, "ParseFile": parseFile} {
+			t.Run(name+"/"+how, func(t *testing.T) { checkManifest(t, load, dir, want) })
+		}
+	}
+}
+
+// checkManifest checks the model that load reads from dir against its manifest entry (written by
+// scripts/make_fixtures.py from the ONNX files themselves).
+func checkManifest(t *testing.T, load func(string) (*Model, error), dir string, want manifestEntry) {
+	t.Helper()
+	m, err := load(filepath.Join(dir, want.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Path != filepath.Join(dir, want.File) {
+		t.Errorf("Path %q, want %q", m.Path, filepath.Join(dir, want.File))
+	}
+	if m.Opset != want.Opset {
+		t.Errorf("opset %d, want %d", m.Opset, want.Opset)
+	}
+	if len(m.Graph.Nodes) != want.Nodes {
+		t.Errorf("%d nodes, want %d", len(m.Graph.Nodes), want.Nodes)
+	}
+	got := map[string]int{}
+	for _, n := range m.Graph.Nodes {
+		got[n.OpType]++
+	}
+	for op, c := range want.Ops {
+		if got[op] != c {
+			t.Errorf("op %s: %d nodes, want %d", op, got[op], c)
+		}
+	}
+	if len(got) != len(want.Ops) {
+		t.Errorf("op types %v, want %v", got, want.Ops)
+	}
+	if len(m.Graph.Initializers) != want.Initializers {
+		t.Errorf("%d initializers, want %d", len(m.Graph.Initializers), want.Initializers)
+	}
+	if n := m.ParamCount(); n != want.InitElements {
+		t.Errorf("%d float initializer elements, want %d", n, want.InitElements)
+	}
+	// Topological order: every input is produced before it is read.
+	seen := map[string]bool{}
+	for _, in := range m.Graph.Inputs {
+		seen[in.Name] = true
+	}
+	for k := range m.Graph.Initializers {
+		seen[k] = true
+	}
+	for k := range m.Graph.Constants {
+		seen[k] = true
+	}
+	for _, n := range m.Graph.Nodes {
+		for _, in := range n.Inputs {
+			if in != "" && !seen[in] {
+				t.Fatalf("%v reads %q before it is produced", n, in)
 			}
-			if m.Opset != want.Opset {
-				t.Errorf("opset %d, want %d", m.Opset, want.Opset)
-			}
-			if len(m.Graph.Nodes) != want.Nodes {
-				t.Errorf("%d nodes, want %d", len(m.Graph.Nodes), want.Nodes)
-			}
-			got := map[string]int{}
-			for _, n := range m.Graph.Nodes {
-				got[n.OpType]++
-			}
-			for op, c := range want.Ops {
-				if got[op] != c {
-					t.Errorf("op %s: %d nodes, want %d", op, got[op], c)
-				}
-			}
-			if len(got) != len(want.Ops) {
-				t.Errorf("op types %v, want %v", got, want.Ops)
-			}
-			if len(m.Graph.Initializers) != want.Initializers {
-				t.Errorf("%d initializers, want %d", len(m.Graph.Initializers), want.Initializers)
-			}
-			if n := m.ParamCount(); n != want.InitElements {
-				t.Errorf("%d float initializer elements, want %d", n, want.InitElements)
-			}
-			// Topological order: every input is produced before it is read.
-			seen := map[string]bool{}
-			for _, in := range m.Graph.Inputs {
-				seen[in.Name] = true
-			}
-			for k := range m.Graph.Initializers {
-				seen[k] = true
-			}
-			for k := range m.Graph.Constants {
-				seen[k] = true
-			}
-			for _, n := range m.Graph.Nodes {
-				for _, in := range n.Inputs {
-					if in != "" && !seen[in] {
-						t.Fatalf("%v reads %q before it is produced", n, in)
-					}
-				}
-				for _, out := range n.Outputs {
-					seen[out] = true
-				}
-			}
-		})
+		}
+		for _, out := range n.Outputs {
+			seen[out] = true
+		}
 	}
 }
 
