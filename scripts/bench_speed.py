@@ -19,10 +19,10 @@ noise injection, graph build and compilation), the time from its start to the en
 step, and its peak resident memory (VmHWM). A process is killed, and its cells say why, past its
 row's timeout or its RSS limit (the row's, at most the memory available when it starts, less a
 margin, so that an out-of-memory row is reported instead of taking the machine down); its address
-space is capped a little above that limit too, so that a burst of allocation between two RSS
-polls fails in the process (reported as out of memory) rather than in the kernel's OOM killer. The Markdown table, with the
-machine, the load average and the date, replaces the block between the bench-speed markers in
-BENCHMARKS.md (--out).
+space is capped 4 GB above that limit too, so that a burst of allocation between two RSS
+polls fails in the process (reported as out of memory) rather than in the kernel's OOM killer.
+The Markdown table, with the machine, the load average and the date, replaces the block between
+the bench-speed markers in BENCHMARKS.md (--out), after every row.
 
   /usr/bin/python3 scripts/bench_speed.py --go-bin bin/xreg-bench            # full set
   /usr/bin/python3 scripts/bench_speed.py --go-bin bin/xreg-bench --quick    # cnn-bn, mlp-ln, resnet18
@@ -220,11 +220,11 @@ OOM_MARKS = ("out of memory", "can't allocate memory", "cannot allocate memory",
 
 def run_worker(cmd, env, timeout, rss_limit_mb):
     """Runs one worker process, killing it past timeout seconds or rss_limit_mb of resident memory
-    (polled; its address space is also capped at rss_limit_mb + 3 GB, so that an allocation burst
-    fails inside the process); returns its JSON record plus the wall times from its start to the
+    (polled every 0.1 s; its address space is also capped at rss_limit_mb + 4 GB — a Go process
+    reserves ≈ 2 GB more than it touches — so that an allocation burst fails inside the process); returns its JSON record plus the wall times from its start to the
     beginning (setup_s) and the end (first_step_s) of its first step."""
     start = time.time()
-    cap = int((rss_limit_mb + 3 * 1024) * 1024 * 1024)
+    cap = int((rss_limit_mb + 4 * 1024) * 1024 * 1024)
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -233,7 +233,7 @@ def run_worker(cmd, env, timeout, rss_limit_mb):
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
         why, peak = None, 0
         while p.poll() is None:
-            time.sleep(0.2)
+            time.sleep(0.1)
             if time.time() - start > timeout:
                 why = f"timeout after {timeout} s"
             try:
