@@ -40,16 +40,16 @@ const (
 
 // entry is one model of a zoo manifest (scripts/make_zoo.py).
 type entry struct {
-	Name         string
-	Dir          string
+	Name         string `json:"name,omitempty"` // the manifest's key
+	Dir          string `json:"-"`
 	Arch         string `json:"arch"`
 	Init         string `json:"init"`
 	Opset        int    `json:"opset"`
 	Input        []int  `json:"input"`
-	File         string `json:"file"`
-	Error        string `json:"error"`
-	P2O          bool   `json:"p2o"`
-	TrainingForm bool   `json:"training_form"`
+	File         string `json:"file,omitempty"`
+	Error        string `json:"error,omitempty"`
+	P2O          bool   `json:"p2o,omitempty"`
+	TrainingForm bool   `json:"training_form,omitempty"`
 	// LargeOnly marks a variant past the committed set's size budget (testdata/zoo-large has it).
 	LargeOnly   bool      `json:"large_only,omitempty"`
 	TorchLogits []float64 `json:"torch_logits,omitempty"`
@@ -131,9 +131,9 @@ func (e entry) input() ([]float32, []int64) {
 
 // cell is one check's outcome.
 type cell struct {
-	Done bool // the check ran
-	OK   bool
-	Text string
+	Done bool   `json:"d,omitempty"` // the check ran
+	OK   bool   `json:"ok,omitempty"`
+	Text string `json:"t,omitempty"`
 }
 
 func pass(format string, a ...any) cell { return cell{true, true, fmt.Sprintf(format, a...)} }
@@ -225,7 +225,12 @@ func runEntry(t *testing.T, e entry) (r row) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	worst := 0.0
+	// Differences are relative to the logits' scale, max(1, max |logit|): torchvision's own
+	// initialization of inception_v3 gives logits near 1e8 at full width. Where onnxruntime and
+	// torch differ by more than tol themselves (batch statistics over 1×1 maps, an ill-conditioned
+	// computation), the executor may differ from each by twice their difference: the references'
+	// own spread says how far from the exact value a float32 computation lands there.
+	worst, refWorst := 0.0, 0.0
 	var perr error
 	sizes := []int64{1, batch}
 	if e.TrainingForm {
@@ -246,15 +251,26 @@ func runEntry(t *testing.T, e entry) (r row) {
 			perr = err
 			break
 		}
-		d := maxAbs(got, want)
+		scale := 1.0
+		for _, v := range want {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		allowed := tol
+		torch := n == batch && len(e.TorchLogits) == len(got)
+		if torch {
+			ref := maxAbs64(want, e.TorchLogits) / scale
+			refWorst = math.Max(refWorst, ref)
+			allowed = math.Max(allowed, 2*ref)
+		}
+		d := maxAbs(got, want) / scale
 		worst = math.Max(worst, d)
-		if d > tol || math.IsNaN(d) {
-			perr = fmt.Errorf("batch %d: max |executor − onnxruntime| = %.3g", n, d)
+		if d > allowed || math.IsNaN(d) {
+			perr = fmt.Errorf("batch %d: max |executor − onnxruntime| / max(1, max |logit|) = %.3g (allowed %.3g)", n, d, allowed)
 			break
 		}
-		if n == batch && len(e.TorchLogits) == len(got) {
-			if dt := maxAbs64(got, e.TorchLogits); dt > tol {
-				perr = fmt.Errorf("max |executor − torch| = %.3g", dt)
+		if torch {
+			if dt := maxAbs64(got, e.TorchLogits) / scale; dt > allowed {
+				perr = fmt.Errorf("max |executor − torch| / max(1, max |logit|) = %.3g (allowed %.3g)", dt, allowed)
 				break
 			}
 		}
@@ -264,6 +280,9 @@ func runEntry(t *testing.T, e entry) (r row) {
 		return r
 	}
 	r.parity = pass("%.1e", worst)
+	if refWorst > tol {
+		r.parity = pass("%.1e (onnxruntime − torch %.1e)", worst, refWorst)
+	}
 
 	// Noise points.
 	injected := m.Clone()
@@ -518,11 +537,27 @@ func largeRows(t *testing.T, rows []row, large bool) ([]row, string) {
 		}
 		if n > 0 {
 			rec.Date = time.Now().UTC().Format("2006-01-02 15:04 UTC")
-			data, err := json.MarshalIndent(rec, "", " ")
-			if err != nil {
-				t.Fatal(err)
+			// One line per model.
+			var buf bytes.Buffer
+			fmt.Fprintf(&buf, "{\n \"Date\": %q,\n \"Rows\": {", rec.Date)
+			names := make([]string, 0, len(rec.Rows))
+			for name := range rec.Rows {
+				names = append(names, name)
 			}
-			if err := atomicfile.WriteFile(recordPath, append(data, '\n'), 0o644); err != nil {
+			sort.Strings(names)
+			for i, name := range names {
+				data, err := json.Marshal(rec.Rows[name])
+				if err != nil {
+					t.Fatal(err)
+				}
+				sep := ","
+				if i == len(names)-1 {
+					sep = ""
+				}
+				fmt.Fprintf(&buf, "\n  %q: %s%s", name, data, sep)
+			}
+			buf.WriteString("\n }\n}\n")
+			if err := atomicfile.WriteFile(recordPath, buf.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -585,20 +620,23 @@ func summary(r row) string {
 // summary table of README.md.
 func writeTables(t *testing.T, rows []row, large bool) {
 	var small []row
+	ran := false // a model of the committed zoo ran (not all filtered out by -run)
 	for _, r := range rows {
 		if !r.e.Large {
 			small = append(small, r)
+			ran = ran || r.imp.Done
 		}
 	}
 	big, date := largeRows(t, rows, large)
-	if len(small) == 0 {
+	if !ran {
 		t.Logf("the committed zoo did not run (-run): only %s updated; go test ./internal/zoo -update rewrites the tables", recordPath)
 		return
 	}
 	var full bytes.Buffer
 	fmt.Fprintf(&full, "# Model zoo\n\nGenerated by `go test ./internal/zoo -update` (scripts/make_zoo.py: "+
 		"the torchvision family exported by torch 1.13). Per model: import (onnximport), parity "+
-		"(max |executor − onnxruntime| over batch 1 and 8, ≤ %g, also against torch's logits), noise points inject "+
+		"(max |executor − onnxruntime| over batch 1 and 8, relative to max(1, max |logit|), ≤ %g, also against torch's logits; "+
+		"where onnxruntime and torch differ by more than that, ≤ twice their difference, shown in parentheses), noise points inject "+
 		"finds, one training step (conv/fc weights changed / present), export after training (max "+
 		"|onnxruntime(export) − trainer's deterministic prediction| over the probabilities, ≤ %g).\n\n", tol, tol)
 	fmt.Fprintf(&full, "## Committed zoo (testdata/zoo: reduced widths; checked by `go test ./...` in CI)\n\n")
