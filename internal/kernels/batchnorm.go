@@ -248,12 +248,7 @@ func bnStats[T Float](op *bnStatsOp, x []T) (*tensor.Dense, error) {
 			// One pass, shifted by the channel's first value so that the sums of squares do not
 			// cancel catastrophically; float64 accumulation.
 			k := float64(x[ch*sp])
-			var s, q float64
-			for i := 0; i < n; i++ {
-				ds, dq := shiftedSums(x[(i*c+ch)*sp:(i*c+ch+1)*sp], k)
-				s += ds
-				q += dq
-			}
+			s, q := chanShiftedSums(x, n, c, sp, ch, k)
 			mean := k + s/float64(m)
 			variance[ch] = math.Max(0, (q-s*s/float64(m))/float64(m))
 			st[ch] = T(mean)
@@ -301,14 +296,9 @@ func bnApply[T Float](op *bnOp, in []*tensor.Dense) *tensor.Dense {
 	x, st, scale, bias := data[T](in[0]), data[T](in[1]), data[T](in[2]), data[T](in[3])
 	n, c, sp := op.dims()
 	out, y := output[T](&op.ob, op.xs, false)
-	parallel(n*c, workers(n*c, sp), func(_, lo, hi int) {
-		for p := lo; p < hi; p++ {
-			ch := p % c
-			mean, a, b := st[ch], T(float64(scale[ch])*float64(st[c+ch])), bias[ch]
-			xs, ys := x[p*sp:(p+1)*sp], y[p*sp:(p+1)*sp]
-			for i, v := range xs {
-				ys[i] = (v-mean)*a + b
-			}
+	parallel(c, workers(c, n*sp), func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			chanAffine(x, y, n, c, sp, ch, st[ch], T(float64(scale[ch])*float64(st[c+ch])), bias[ch])
 		}
 	})
 	return out
@@ -367,13 +357,7 @@ func bnGradSums[T Float](op *bnGradSumsOp, in []*tensor.Dense) *tensor.Dense {
 	parallel(c, workers(c, 2*n*sp), func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			mean := st[ch]
-			var sdy, sdyx float64
-			for i := 0; i < n; i++ {
-				o := (i*c + ch) * sp
-				a, b := centredDot(dy[o:o+sp], x[o:o+sp], mean)
-				sdy += a
-				sdyx += b
-			}
+			sdy, sdyx := chanCentredDot(dy, x, n, c, sp, ch, mean)
 			sums[ch] = T(sdy)
 			sums[c+ch] = T(sdyx * float64(st[c+ch]))
 		}
@@ -424,14 +408,7 @@ func bnGradInput[T Float](op *bnGradInputOp, in []*tensor.Dense) *tensor.Dense {
 			}
 			// dx = a·(dy − Σdy/m − x̂·Σ(dy·x̂)/m) = a·dy − k·(x−mean) − b with k = a·invstd·Σ(dy·x̂)/m
 			// and b = a·Σdy/m (k = b = 0 with running statistics, which do not depend on x).
-			aT, k, b := T(a), T(a*inv*sdyx/m), T(a*sdy/m)
-			for i := 0; i < n; i++ {
-				o := (i*c + ch) * sp
-				xs, ds, dxs := x[o:o+sp], dy[o:o+sp], dx[o:o+sp]
-				for j, d := range ds {
-					dxs[j] = aT*d - k*(xs[j]-mean) - b
-				}
-			}
+			chanGradInput(dy, x, dx, n, c, sp, ch, T(a), T(a*inv*sdyx/m), mean, T(a*sdy/m))
 		}
 	})
 	return out
@@ -468,6 +445,69 @@ func (op *rowOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	out, o := output[float64](&op.ob, op.out, false)
 	copy(o, data[float64](in[0])[op.row*c:(op.row+1)*c])
 	return out, nil
+}
+
+// The per-channel loops below visit channel ch's plane of sp values in each of the n images
+// (stride c·sp). Where the build has them (bnSIMD), float32 data goes through C copies that
+// process 8 values at a time with AVX2 (batchnorm_cgo.go): same formulas, the sums accumulated in
+// float64 in another order.
+
+// chanShiftedSums returns Σ(x−k) and Σ(x−k)² over channel ch.
+func chanShiftedSums[T Float](x []T, n, c, sp, ch int, k float64) (s, q float64) {
+	if x32, ok := any(x).([]float32); ok && bnSIMD {
+		return chanShiftedSums32(x32, n, c, sp, ch, k)
+	}
+	for i := 0; i < n; i++ {
+		o := (i*c + ch) * sp
+		ds, dq := shiftedSums(x[o:o+sp], k)
+		s += ds
+		q += dq
+	}
+	return s, q
+}
+
+// chanCentredDot returns Σdy and Σdy·(x−mean) over channel ch.
+func chanCentredDot[T Float](dy, x []T, n, c, sp, ch int, mean T) (sdy, sdyx float64) {
+	if dy32, ok := any(dy).([]float32); ok && bnSIMD {
+		return chanCentredDot32(dy32, any(x).([]float32), n, c, sp, ch, float32(mean))
+	}
+	for i := 0; i < n; i++ {
+		o := (i*c + ch) * sp
+		a, b := centredDot(dy[o:o+sp], x[o:o+sp], mean)
+		sdy += a
+		sdyx += b
+	}
+	return sdy, sdyx
+}
+
+// chanAffine sets y = (x−mean)·a + b over channel ch.
+func chanAffine[T Float](x, y []T, n, c, sp, ch int, mean, a, b T) {
+	if x32, ok := any(x).([]float32); ok && bnSIMD {
+		chanAffine32(x32, any(y).([]float32), n, c, sp, ch, float32(mean), float32(a), float32(b))
+		return
+	}
+	for i := 0; i < n; i++ {
+		o := (i*c + ch) * sp
+		xs, ys := x[o:o+sp], y[o:o+sp]
+		for j, v := range xs {
+			ys[j] = (v-mean)*a + b
+		}
+	}
+}
+
+// chanGradInput sets dx = a·dy − k·(x−mean) − b over channel ch.
+func chanGradInput[T Float](dy, x, dx []T, n, c, sp, ch int, a, k, mean, b T) {
+	if dy32, ok := any(dy).([]float32); ok && bnSIMD {
+		chanGradInput32(dy32, any(x).([]float32), any(dx).([]float32), n, c, sp, ch, float32(a), float32(k), float32(mean), float32(b))
+		return
+	}
+	for i := 0; i < n; i++ {
+		o := (i*c + ch) * sp
+		xs, ds, dxs := x[o:o+sp], dy[o:o+sp], dx[o:o+sp]
+		for j, d := range ds {
+			dxs[j] = a*d - k*(xs[j]-mean) - b
+		}
+	}
 }
 
 // shiftedSums returns Σ(x−k) and Σ(x−k)² in float64. Four independent accumulator pairs keep the
