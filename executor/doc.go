@@ -19,8 +19,13 @@
 //
 // The package's ops are custom Gorgonia ops with symbolic gradients. They follow ONNX semantics
 // where PyTorch and Gorgonia differ (the ReLU derivative at 0 is 0), broadcast as numpy does, and
-// write their results into buffers they own, so that a training step allocates little: a node's
-// value is valid until the next pass. Run returns copies.
+// write their results into reused buffers, so that a training step allocates little. A net runs
+// its ops in its own order and lends each op its output buffer from an Arena for the span between
+// the op and the value's last reader (noise inputs too), so a pass holds only the values still to
+// be read; nets that share an Arena (BuildOptions.Arena) reuse each other's buffers. The outputs,
+// the loss and the gradients keep their own buffers, valid until the net's next pass; other nodes'
+// values are kept only with BuildOptions.KeepValues (Gorgonia's tape machine, every value in a
+// buffer of its own). Run returns copies.
 //
 // # Names
 //

@@ -80,6 +80,7 @@ func main() {
 		steps     = flag.Int("steps", 5, "training steps of -speed (at least 3)")
 		threads   = flag.Int("threads", 0, "GOMAXPROCS of -speed (0: Go's default)")
 		setupOnly = flag.Bool("setup-only", false, "with -speed: stop where the first training step would begin and report the start-up time (setup_s) alone")
+		epochEval = flag.Bool("epoch-eval", false, "with -speed: run the per-epoch evaluation too, as a real run does, on a regularization set of max(batch, 256) examples (its peak RSS)")
 		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the -speed run (pprof) to this file")
 		kernelsF  = flag.Bool("kernels", false, "print which kernels this binary has and exit")
 	)
@@ -89,7 +90,7 @@ func main() {
 		return
 	}
 	if *speed != "" {
-		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof, *regBN, *setupOnly); err != nil {
+		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof, *regBN, *setupOnly, *epochEval); err != nil {
 			fail(err)
 		}
 		return

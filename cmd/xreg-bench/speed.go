@@ -44,8 +44,9 @@ type speedRecord struct {
 // `xreg-onnx train`: θ steps at the given batch, and a φ update (K = 4) every second step.
 // A non-empty cpuprofile receives a CPU profile of the training (pprof format). With setupOnly it
 // stops where the first step would begin and reports the start-up alone (steps unused). regBN is
-// TrainConfig.RegBatchNorm.
-func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, setupOnly bool) error {
+// TrainConfig.RegBatchNorm. epochEval runs the per-epoch evaluation
+// after the last step, as a real run does, on a regularization set of max(batch, 256) examples.
+func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, setupOnly, epochEval bool) error {
 	if threads > 0 {
 		runtime.GOMAXPROCS(threads)
 	}
@@ -86,14 +87,18 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, 
 		return fmt.Errorf("%s: want one input, have %d", path, len(m.Graph.Inputs))
 	}
 	shape := m.Graph.Inputs[0].Shape[1:]
-	train, reg := dataset.Random(steps*batch, shape, 1), dataset.Random(batch, shape, 2)
+	regN := batch
+	if epochEval {
+		regN = max(batch, 256) // a real regularization set holds more than one evaluation batch
+	}
+	train, reg := dataset.Random(steps*batch, shape, 1), dataset.Random(regN, shape, 2)
 	phase("data")
 	const regEvery = 2
 	var marks []time.Time
 	var cpu []float64
 	var setupDone time.Time
 	_, err = xreg.Train(m, train, reg, xreg.TrainConfig{
-		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: true, RegBatchNorm: regBN,
+		Epochs: 1, BatchSize: batch, RegEvery: regEvery, NoEpochEval: !epochEval, RegBatchNorm: regBN,
 		Hooks: []xreg.Hooks{{Name: "marks",
 			OnStart: func(xreg.Progress) error {
 				phase("train setup")
