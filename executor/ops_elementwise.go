@@ -482,15 +482,22 @@ func unaryKernel[T float](k unKind, p, q T, x, y []T) {
 func (op *unaryOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *unaryOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	g := &unaryGradOp{opBase: newOpBase(op.name+"Grad", op.dt, op.out, inputs[0], output, grad), kind: op.kind, p: op.p, q: op.q}
-	n, err := gorgonia.ApplyOp(g, inputs[0], output, grad)
+	x := inputs[0]
+	if op.kind != unPow {
+		// The derivative is a function of y alone (ReLU and Clip: y is strictly inside the
+		// bounds exactly when x is), so the gradient reads y in x's place and x's buffer can be
+		// reused as soon as the forward pass is done with it (executor.Arena).
+		x = output
+	}
+	g := &unaryGradOp{opBase: newOpBase(op.name+"Grad", op.dt, op.out, x, output, grad), kind: op.kind, p: op.p, q: op.q}
+	n, err := gorgonia.ApplyOp(g, x, output, grad)
 	if err != nil {
 		return nil, err
 	}
 	return gorgonia.Nodes{n}, nil
 }
 
-// unaryGradOp computes dx from x, y and dy.
+// unaryGradOp computes dx from x, y and dy (y in x's place but for Pow: see SymDiff).
 type unaryGradOp struct {
 	opBase
 	kind unKind
