@@ -8,7 +8,7 @@ import (
 )
 
 // TestVersionKernels: `version` names the BLAS the binary really selected (internal/blas checks
-// that against gorgonia.WhichBLAS) and the convolution path of the build.
+// that against gorgonia.WhichBLAS), the convolution path of the build and BatchNorm's loops.
 func TestVersionKernels(t *testing.T) {
 	out, err := command("version").CombinedOutput()
 	if err != nil {
@@ -16,7 +16,7 @@ func TestVersionKernels(t *testing.T) {
 	}
 	s := string(out)
 	conv := map[string]string{"openblas": "conv oneDNN", "gonum": "conv im2col + gemm (Go)"}[blas.Name]
-	for _, want := range []string{"xreg-onnx " + version, "BLAS " + blas.Name, conv} {
+	for _, want := range []string{"xreg-onnx " + version, "BLAS " + blas.Name, conv, "BatchNorm "} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}

@@ -114,6 +114,9 @@ import "unsafe"
 // bnSIMD says whether BatchNorm's float32 loops run the AVX2 C copies (the CPU has AVX2).
 var bnSIMD = C.xbnavx2() != 0
 
+// bnBackend names BatchNorm's loops in this build on this CPU.
+var bnBackend = map[bool]string{true: "C/AVX2", false: "Go (this CPU lacks AVX2)"}[bnSIMD]
+
 func fptr(s []float32, off int) *C.float { return (*C.float)(unsafe.Pointer(&s[off])) }
 
 // chanLen checks that channel ch's last plane lies inside s (the C loops do not bound-check).
