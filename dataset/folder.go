@@ -7,8 +7,11 @@ import (
 	_ "image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/image/draw"
 
@@ -41,44 +44,106 @@ func loadFolder(root string, opt Options) (*raw, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("dataset: %s: no class sub-folders (want root/<class>/*.png|jpg|jpeg, or CIFAR-10 data_batch_*.bin files)", root)
 	}
-	c, h, w := opt.Shape[0], opt.Shape[1], opt.Shape[2]
 	r := &raw{shape: slices.Clone(opt.Shape), xName: root, yName: root, classes: len(names), names: names}
-	dst := image.NewRGBA64(image.Rect(0, 0, w, h))
+	var files []imageFile
 	for label, name := range names {
-		files, err := os.ReadDir(filepath.Join(root, name))
+		entries, err := os.ReadDir(filepath.Join(root, name))
 		if err != nil {
 			return nil, fmt.Errorf("dataset: %w", err)
 		}
-		for _, f := range files {
-			if f.IsDir() || !slices.Contains(imageExts, strings.ToLower(filepath.Ext(f.Name()))) {
-				continue
+		for _, f := range entries {
+			if !f.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(f.Name()))) {
+				files = append(files, imageFile{filepath.Join(root, name, f.Name()), label})
 			}
-			path := filepath.Join(root, name, f.Name())
-			img, err := DecodeImage(path)
-			if err != nil {
-				return nil, err
-			}
-			if opt.Preprocess != nil {
-				if r.x, err = opt.Preprocess.Image(r.x, img, opt.Shape); err != nil {
-					return nil, fmt.Errorf("dataset: %s: %w", path, err)
-				}
-				r.y = append(r.y, label)
-				continue
-			}
-			img = preprocess.Opaque(img)
-			if img.Bounds().Dx() == w && img.Bounds().Dy() == h {
-				draw.Draw(dst, dst.Bounds(), img, img.Bounds().Min, draw.Src)
-			} else {
-				draw.BiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
-			}
-			r.x = appendPixels(r.x, dst, c)
-			r.y = append(r.y, label)
 		}
 	}
-	if len(r.y) == 0 {
+	if len(files) == 0 {
 		return nil, fmt.Errorf("dataset: %s: no .png, .jpg or .jpeg files in the class folders %s", root, strings.Join(names, ", "))
 	}
+	// Decoded on up to maxFolderWorkers cores (the start-up of a training run on a large folder is
+	// mostly this), each image into its own slot: the result and its order are those of a
+	// sequential read.
+	d := 1
+	for _, n := range opt.Shape {
+		d *= n
+	}
+	r.x, r.y = make([]float32, len(files)*d), make([]int, len(files))
+	errs := make([]error, len(files))
+	var next, failed atomic.Int64
+	failed.Store(int64(len(files)))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), maxFolderWorkers, len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch *image.RGBA64
+			for i := int(next.Add(1) - 1); i < len(files) && int64(i) < failed.Load(); i = int(next.Add(1) - 1) {
+				r.y[i] = files[i].label
+				if errs[i] = readImage(r.x[i*d:(i+1)*d], files[i].path, opt, &scratch); errs[i] != nil {
+					lower(&failed, int64(i)) // the images after it are skipped, those before it read
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f < int64(len(files)) {
+		return nil, errs[f]
+	}
 	return r, nil
+}
+
+// maxFolderWorkers bounds the images decoded at once: a decoded image may take up to
+// 8 × MaxImagePixels bytes (256 MiB), so a folder of huge images stays within about 1 GiB.
+const maxFolderWorkers = 4
+
+// lower sets a to v if v is smaller.
+func lower(a *atomic.Int64, v int64) {
+	for f := a.Load(); v < f; f = a.Load() {
+		if a.CompareAndSwap(f, v) {
+			return
+		}
+	}
+}
+
+// imageFile is one image of an image folder and its class.
+type imageFile struct {
+	path  string
+	label int
+}
+
+// readImage decodes the image at path into slot (exactly opt.Shape's size): through
+// opt.Preprocess, or scaled to [C H W] in *scratch (allocated on first use, reused after).
+func readImage(slot []float32, path string, opt Options, scratch **image.RGBA64) error {
+	img, err := DecodeImage(path)
+	if err != nil {
+		return err
+	}
+	var out []float32
+	if opt.Preprocess != nil {
+		if out, err = opt.Preprocess.Image(slot[:0], img, opt.Shape); err != nil {
+			return fmt.Errorf("dataset: %s: %w", path, err)
+		}
+	} else {
+		c, h, w := opt.Shape[0], opt.Shape[1], opt.Shape[2]
+		if *scratch == nil {
+			*scratch = image.NewRGBA64(image.Rect(0, 0, w, h))
+		}
+		dst := *scratch
+		img = preprocess.Opaque(img)
+		if img.Bounds().Dx() == w && img.Bounds().Dy() == h {
+			draw.Draw(dst, dst.Bounds(), img, img.Bounds().Min, draw.Src)
+		} else {
+			draw.BiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+		}
+		out = appendPixels(slot[:0], dst, c)
+	}
+	if len(out) != len(slot) {
+		return fmt.Errorf("dataset: %s: %d values for shape %v", path, len(out), opt.Shape)
+	}
+	if len(out) > 0 && &out[0] != &slot[0] { // the converter allocated: keep its values in the slot
+		copy(slot, out)
+	}
+	return nil
 }
 
 // appendPixels appends the image's channels, C×H×W in [0, 1]: RGB for c = 3, BT.601 luma
