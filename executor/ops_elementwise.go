@@ -564,6 +564,10 @@ func unaryGradKernel[T float](k unKind, p, q T, x, y, g, dx []T) {
 		}
 	case unClip:
 		// 1 strictly inside [min, max], 0 on and outside the bounds (PyTorch's hardtanh/ReLU6).
+		if x32, ok := any(x).([]float32); ok {
+			clipGrad32(x32, any(g).([]float32), any(dx).([]float32), float32(p), float32(q))
+			return
+		}
 		for i, v := range g {
 			if x[i] > p && x[i] < q {
 				dx[i] = v
@@ -665,4 +669,22 @@ func dotStrided[T float](g, v []T, sv int) float64 {
 		s += x
 	}
 	return s
+}
+
+// clipGrad32 sets dx = g where lo < x < hi and +0 elsewhere, without branches (ReLU6 inputs
+// straddle the bounds at random).
+func clipGrad32(x, g, dx []float32, lo, hi float32) {
+	dx = dx[:len(g)]
+	x = x[:len(g)]
+	for i, v := range g {
+		var in uint32
+		if x[i] > lo {
+			in = 1
+		}
+		var below uint32
+		if x[i] < hi {
+			below = 1
+		}
+		dx[i] = math.Float32frombits(math.Float32bits(v) & -(in & below))
+	}
 }
