@@ -262,15 +262,15 @@ func newSchedule(roots gorgonia.Nodes, arena *Arena, lazy ...*gorgonia.Node) (*s
 		}
 		swap, _ := s.op.(outputSwapper)
 		pre, _ := s.op.(gorgonia.UsePreallocDoer)
-		if swap == nil && (s.op.ReturnsPtr() || s.op.OverwritesInput() >= 0) {
-			// A foreign op that may return a view of an input or write into one: its inputs
-			// and its output keep their buffers.
+		if mayAlias(s.op) {
+			// A foreign op whose Do may return a view of an input: its inputs and its output
+			// keep their buffers. (OverwritesInput only concerns UnsafeDo, never called here;
+			// an op that takes a preallocated buffer writes into it, which exec checks.)
 			for _, j := range s.in {
 				if j >= 0 {
 					pinned[j] = true
 				}
 			}
-			pre = nil
 		}
 		s.swap, s.pre = swap, pre
 		shape := n.Shape()
@@ -378,10 +378,20 @@ func (p *schedule) lendLeaf(l *lazyLeaf) error {
 	return gorgonia.Let(l.node, d)
 }
 
+// mayAlias reports whether an op's Do may return a view of one of its inputs: a foreign op that
+// says it returns a pointer and takes no preallocated buffer.
+func mayAlias(op gorgonia.Op) bool {
+	if _, ok := op.(outputSwapper); ok {
+		return false
+	}
+	_, pre := op.(gorgonia.UsePreallocDoer)
+	return !pre && op.ReturnsPtr()
+}
+
 // pinnedLeaf reports whether a foreign op that may alias its inputs reads the leaf.
 func pinnedLeaf(steps []step, node *gorgonia.Node) bool {
 	for _, s := range steps {
-		if s.swap == nil && (s.op.ReturnsPtr() || s.op.OverwritesInput() >= 0) {
+		if mayAlias(s.op) {
 			for _, leaf := range s.leaves {
 				if leaf == node {
 					return true
@@ -407,8 +417,8 @@ func (p *schedule) exec(s *step) error {
 	case s.lent != nil && s.pre != nil:
 		s.val, err = s.pre.UsePreallocDo(s.lent, s.args...)
 		if v, ok := s.val.(*tensor.Dense); err == nil && (!ok || v != s.lent) {
-			p.arena.put(s.lent) // the op did not use it
-			s.lent = nil
+			// Its value may be a view of an input, which the schedule did not plan for.
+			return fmt.Errorf("op %v (%T) did not write into its preallocated buffer (build the net with KeepValues)", s.op, s.op)
 		}
 	default:
 		s.val, err = s.op.Do(s.args...)

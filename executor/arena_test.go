@@ -106,6 +106,15 @@ func TestArenaSharedNets(t *testing.T) {
 			if arena.Bytes() == 0 {
 				t.Error("the arena lent no buffer")
 			}
+			// Every value but the roots is lent: an op that cannot take a lent buffer
+			// (no SwapOutput, no UsePreallocDo) would hold its own for the whole run.
+			for _, net := range []*Net{eval, one, train} {
+				for _, s := range net.exec.sched.steps {
+					if !s.root && !s.lend && s.node.Shape().Dims() > 0 {
+						t.Errorf("%v (op %T) keeps a buffer of its own", s.node.Name(), s.op)
+					}
+				}
+			}
 		})
 	}
 }
