@@ -87,6 +87,7 @@ MODELS = {
 # process), rss_gb (the row's RSS limit before the memory available caps it), memory_check (one
 # round, one thread count).
 ROW_OPTS = {
+    "wrn-16-4": dict(timeout=1800),  # 151 GFLOP per step: 10+ minutes per process at load 20
     "resnet18-224": dict(timeout=1800, rss_gb=24),
     "vgg16-bn-224": dict(timeout=1800, rss_gb=24),
     "vgg16-bn-224-b32": dict(onnx="vgg16-bn-224", timeout=2400, rss_gb=24, memory_check=True),
