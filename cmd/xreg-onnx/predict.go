@@ -38,7 +38,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			spec, err := preprocessSpec(c, "predict", model)
+			spec, err := preprocessSpec(c, "predict", model, nil)
 			if err != nil {
 				return err
 			}

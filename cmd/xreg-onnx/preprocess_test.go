@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -268,4 +269,45 @@ func nhwcModel(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestTrainReadsRecordedPreprocessing: train without preprocessing flags applies the spec the input
+// model records (read from the model it loaded, not from the file a second time) and records it
+// again; a recorded spec that does not validate is refused with the file named.
+func TestTrainReadsRecordedPreprocessing(t *testing.T) {
+	dir := t.TempDir()
+	folder := filepath.Join(dir, "images")
+	writeImageFolder(t, folder, 4)
+	injected, first, second, bad := filepath.Join(dir, "m.xreg.onnx"), filepath.Join(dir, "m1.onnx"), filepath.Join(dir, "m2.onnx"), filepath.Join(dir, "bad.onnx")
+	train := func(out, in string, flags ...string) ([]byte, error) {
+		args := append([]string{"train", "-o", out, "--data", folder, "--reg-fraction", "0.25", "--epochs", "1", "--batch-size", "4",
+			"--mc", "2", "--reg-every", "1"}, flags...)
+		return command(append(args, in)...).CombinedOutput()
+	}
+	if out, err := command("inject", "-o", injected, fixture("models", "resnet18-tiny.onnx")).CombinedOutput(); err != nil {
+		t.Fatalf("inject: %v\n%s", err, out)
+	}
+	if out, err := train(first, injected, "--resize", "36", "--crop", "32", "--mean", "0.5,0.4,0.45", "--std", "0.25,0.2,0.3"); err != nil {
+		t.Fatalf("train with flags: %v\n%s", err, out)
+	}
+	if out, err := train(second, first); err != nil {
+		t.Fatalf("train on the recorded spec: %v\n%s", err, out)
+	}
+	spec, ok, err := preprocess.FromModelFile(second)
+	if err != nil || !ok || spec.Resize != 36 || spec.Crop != 32 || !slices.Equal(spec.Mean, []float64{0.5, 0.4, 0.45}) || !slices.Equal(spec.Std, []float64{0.25, 0.2, 0.3}) {
+		t.Fatalf("the second run records %+v (%v, %v), want the first run's flags", spec, ok, err)
+	}
+
+	m, err := onnximport.Load(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetMetadata(preprocess.MetadataKey, `{"Resize": -3}`)
+	if err := m.Save(bad); err != nil {
+		t.Fatal(err)
+	}
+	out, err := train(filepath.Join(dir, "m3.onnx"), bad)
+	if err == nil || !bytes.Contains(out, []byte("train: --model: "+bad+": preprocess: metadata "+preprocess.MetadataKey)) {
+		t.Fatalf("train on a bad recorded spec: %v\n%s", err, out)
+	}
 }

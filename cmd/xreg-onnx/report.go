@@ -172,7 +172,7 @@ func loadReportImages(c *cli.Context, models []reportModel) (*dataset.Set, error
 	var shape []int
 	var spec *preprocess.Spec
 	for i, rm := range models {
-		s, err := preprocessSpec(c, "report", rm.path)
+		s, err := preprocessSpec(c, "report", rm.path, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -67,7 +67,7 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	spec, err := preprocessSpec(c, "serve", model)
+	spec, err := preprocessSpec(c, "serve", model, nil)
 	if err != nil {
 		return err
 	}

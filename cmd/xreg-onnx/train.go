@@ -79,7 +79,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	spec, err := preprocessSpec(c, "train", path)
+	spec, err := preprocessSpec(c, "train", path, m) // m: the file is not read again
 	if err != nil {
 		return err
 	}
