@@ -338,6 +338,9 @@ def ort_check(m, x, want):
 # The committed set's budget per architecture; variants are kept in this order until it is spent
 # (the rest are in the --large set only).
 ARCH_BUDGET = 300_000
+# Architectures whose budget is larger: torch 1.13 cannot export shufflenet_v2-tv-op9 at full width
+# (prim::ConstantChunk of an unknown dimension size), so its reduced-width export is committed.
+ARCH_BUDGET_OVERRIDE = {"shufflenet_v2": 360_000}
 KEEP_ORDER = ("rnd-op13", "rnd-op9-p2o", "rnd-op9", "tv-op13", "rnd-op11", "tv-op11", "rnd-op17", "rnd-op13-train", "tv-op9", "tv-op17")
 
 
@@ -352,7 +355,7 @@ def prune(out_dir, manifest):
                 continue
             path = os.path.join(out_dir, e["file"])
             size = os.path.getsize(path)
-            if spent and spent + size > ARCH_BUDGET:
+            if spent and spent + size > ARCH_BUDGET_OVERRIDE.get(arch, ARCH_BUDGET):
                 os.unlink(path)
                 for k in ("file", "ops", "torch_logits"):
                     e.pop(k, None)

@@ -687,8 +687,10 @@ func writeTables(t *testing.T, rows []row, large bool) {
 			r, ok := bySmall[key]
 			lr, lok := byBig[key]
 			switch {
-			case ok && r.e.Error != "", !ok && lok && lr.e.Error != "":
+			case ok && r.e.Error != "":
 				fmt.Fprintf(&tb, " torch cannot export |")
+			case lok && lr.e.Error != "" && (!ok || r.e.LargeOnly):
+				fmt.Fprintf(&tb, " torch cannot export (L) |")
 			case ok && !r.e.LargeOnly:
 				fmt.Fprintf(&tb, " %s |", summary(r))
 			case lok && !lr.e.LargeOnly:
