@@ -314,6 +314,11 @@ var unNames = [...]string{"Sqrt", "Exp", "Relu", "Sigmoid", "Tanh", "Clip", "Pow
 
 func unaryBuilder(k unKind) opBuilder {
 	return func(b *builder, n *onnximport.Node) error {
+		if k == unRelu {
+			if fused, err := b.noisyAct(n, k, 0, 0); fused || err != nil {
+				return err
+			}
+		}
 		x, err := b.Input(n, 0)
 		if err != nil {
 			return err
@@ -343,6 +348,9 @@ func buildClip(b *builder, n *onnximport.Node) error {
 			return fmt.Errorf("%v: input %d (%q) must be a constant scalar", n, i+1, n.Input(i+1))
 		}
 		*dst = float64(t.Floats()[0])
+	}
+	if fused, err := b.noisyAct(n, unClip, lo, hi); fused || err != nil {
+		return err
 	}
 	x, err := b.Input(n, 0)
 	if err != nil {

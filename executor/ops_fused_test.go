@@ -71,3 +71,63 @@ func TestNoisyAddFused(t *testing.T) {
 		})
 	}
 }
+
+// TestNoisyAddActivationFused checks that Relu(NoisyAdd) and Clip(NoisyAdd) (ReLU6) build as one
+// op computing act(x + σ·ε) bit for bit as the closed form (ReLU: +0 at and below 0), and that
+// their gradients with respect to x and log σ match finite differences (x away from the kinks).
+func TestNoisyAddActivationFused(t *testing.T) {
+	dims := []int{2, 3, 4, 5}
+	acts := []struct {
+		name string
+		node *onnxpb.NodeProto
+		f    func(float32) float32
+	}{
+		{"Relu", nodeProto("Relu", []string{"a"}, []string{"y"}), func(v float32) float32 { return max(v, 0) + 0 }},
+		{"Clip", nodeProto("Clip", []string{"a", "lo", "hi"}, []string{"y"}), func(v float32) float32 { return min(max(v, 0), 1.5) + 0 }},
+	}
+	for _, a := range acts {
+		t.Run(a.name, func(t *testing.T) {
+			nodes := []*onnxpb.NodeProto{
+				nodeProto("RandomNormalLike", []string{"x"}, []string{"eps"}),
+				nodeProto("Exp", []string{"logs"}, []string{"s"}),
+				nodeProto("Mul", []string{"eps", "s"}, []string{"n"}),
+				nodeProto("Add", []string{"x", "n"}, []string{"a"}),
+				a.node,
+			}
+			logs := []float32{-1.5}
+			ins := []testInput{fed("x", dims), param("logs", []int{1}, logs), floatConst("lo", nil, 0), floatConst("hi", nil, 1.5)}
+			net, err := Build(graphModel(t, 13, ins, nodes, "y"), BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fused := false
+			for _, n := range net.Graph.AllNodes() {
+				if op, ok := n.Op().(*noisyAddOp); ok && op.act != noAct {
+					fused = true
+				}
+			}
+			if !fused {
+				t.Fatal("the activation was not fused into the noise add")
+			}
+			x, eps := rnd(62, size(dims), -3, 3, 0), rnd(63, size(dims), -3, 3, 0)
+			out, err := net.Run(map[string]*tensor.Dense{"x": f32Tensor(dims, x)}, Noise{Values: map[string]*tensor.Dense{"eps": f32Tensor(dims, eps)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := float32(math.Exp(float64(logs[0])))
+			for i, y := range out[0].Data().([]float32) {
+				if want := a.f(x[i] + float32(eps[i]*s)); math.Float32bits(y) != math.Float32bits(want) {
+					t.Fatalf("y[%d] = %v, want %v", i, y, want)
+				}
+			}
+			// Gradients through the fused activation: x a param away from the kinks (|x| ≥ 0.2,
+			// noise of at most 0.05·0.22, and ≤ 1.3 below Clip's upper bound).
+			gx := rnd(64, 6, -1.3, 1.3, 0.2)
+			ge := denseOf([]int{2, 3}, []float64{0.05, -0.05, 0.03, -0.02, 0.01, 0.04})
+			m := graphModel(t, 13, []testInput{param("x", []int{2, 3}, gx), param("logs", []int{1}, logs), floatConst("lo", nil, 0), floatConst("hi", nil, 1.5)}, nodes, "y")
+			if n := checkGrads(t, m, gradCheck{Noise: Noise{Values: map[string]*tensor.Dense{"eps": ge}}}); n != 7 {
+				t.Fatalf("checked %d gradient elements, want 7", n)
+			}
+		})
+	}
+}
