@@ -67,7 +67,7 @@ var otherDTypeOnly = map[string]string{
 
 // constOnlyOps are claimed for shape arithmetic on build-time constants only (Build folds them);
 // the conformance cases feed them data, which Build refuses, so they need no passing case. The
-// zoo's vit and swin exports (TestZoo) exercise them; ScatterND, the full-width swin_t (XREG_LARGE=1).
+// zoo's vit and swin exports (TestZoo) exercise them (ScatterND: swin's shifted-window mask).
 var constOnlyOps = map[string]bool{
 	"And": true, "Ceil": true, "Equal": true, "Floor": true, "Greater": true, "GreaterOrEqual": true,
 	"Less": true, "LessOrEqual": true, "Mod": true, "Not": true, "Or": true, "Range": true, "ScatterND": true,
