@@ -43,6 +43,9 @@ func windowEdgeCases() []windowEdgeCase {
 		// convnext's 7×7 depthwise conv at 64×64 input meets a 2×2 map.
 		{"Conv depthwise 7x7 pad3 on 2x2", "Conv", []int{2, 3, 2, 2}, []int{3, 1, 7, 7},
 			[]*onnxpb.AttributeProto{ints("pads", 3, 3, 3, 3), intAttr("group", 3)}},
+		// The direct depthwise weight gradient with strides and dilations (sw ≠ 1 path).
+		{"Conv depthwise 3x3 stride2 dilation2 pad2 on 5x4", "Conv", []int{2, 4, 5, 4}, []int{4, 1, 3, 3},
+			[]*onnxpb.AttributeProto{ints("pads", 2, 2, 2, 2), ints("strides", 2, 2), ints("dilations", 2, 2), intAttr("group", 4)}},
 		{"Conv 3x3 pad2 on 1x1", "Conv", []int{1, 2, 1, 1}, []int{3, 2, 3, 3},
 			[]*onnxpb.AttributeProto{ints("pads", 2, 2, 2, 2)}},
 		{"Conv 5x5 stride2 pad3 on 2x3", "Conv", []int{2, 2, 2, 3}, []int{2, 2, 5, 5},

@@ -319,8 +319,9 @@ func convGradWeight[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 	parts := make([][]T, nw)
 	parts[0] = dw
 	byRows := kg >= 128
+	depthwise := cg == 1 && mg == 1
 	for i := range cols {
-		if byRows || !op.pointwise {
+		if !depthwise && (byRows || !op.pointwise) {
 			cols[i] = buf[T](&op.s, i, p*kg)
 		}
 		if i > 0 {
@@ -339,6 +340,8 @@ func convGradWeight[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 				dyg := dy[(n*op.m+gi*mg)*p : (n*op.m+(gi+1)*mg)*p]
 				dwg := part[gi*mg*kg : (gi+1)*mg*kg]
 				switch {
+				case depthwise:
+					depthwiseGradWeight(g, xg, dyg, dwg)
 				case byRows:
 					im2row(g, xg, cg, col)
 					gemm(false, false, mg, kg, p, dyg, p, col, kg, 1, dwg, kg)
@@ -390,6 +393,45 @@ func im2row[T Float](g *geom, x []T, cg int, row []T) {
 
 // im2col writes the columns of one image's group (cg channels of h×w) into col, a
 // (cg·kh·kw)×(oh·ow) row-major matrix; taps in the padding are 0.
+// depthwiseGradWeight adds to dw (the kh·kw taps of one filter) the weight gradient of one
+// depthwise plane: for each tap, Σ dy[oy, ox]·x[oy·sh + i·dh − pt, ox·sw + j·dw − pl] over the
+// outputs whose input position lies inside the plane — im2col's columns, without writing them.
+func depthwiseGradWeight[T Float](g *geom, xc, dyc, dw []T) {
+	for i := 0; i < g.kh; i++ {
+		yoff := i*g.dh - g.pt
+		ylo, yhi := validRange(g.oh, g.sh, yoff, g.h)
+		for j := 0; j < g.kw; j++ {
+			xoff := j*g.dw - g.pl
+			xlo, xhi := validRange(g.ow, g.sw, xoff, g.w)
+			if xlo >= xhi {
+				continue // this tap column lies wholly in the padding
+			}
+			var s0, s1 T
+			for oy := ylo; oy < yhi; oy++ {
+				src := xc[(oy*g.sh+yoff)*g.w : (oy*g.sh+yoff+1)*g.w]
+				d := dyc[oy*g.ow : (oy+1)*g.ow]
+				if g.sw == 1 {
+					a, b := d[xlo:xhi], src[xlo+xoff:xhi+xoff]
+					b = b[:len(a)]
+					k := 0
+					for ; k+2 <= len(a); k += 2 {
+						s0 += a[k] * b[k]
+						s1 += a[k+1] * b[k+1]
+					}
+					if k < len(a) {
+						s0 += a[k] * b[k]
+					}
+					continue
+				}
+				for ox := xlo; ox < xhi; ox++ {
+					s0 += d[ox] * src[ox*g.sw+xoff]
+				}
+			}
+			dw[i*g.kw+j] += s0 + s1
+		}
+	}
+}
+
 func im2col[T Float](g *geom, x []T, cg int, col []T) {
 	p, hw := g.oh*g.ow, g.h*g.w
 	r := 0
