@@ -26,6 +26,7 @@ type contextInfo struct {
 	runs        []*run
 	evalSeconds float64
 	start       time.Time
+	pre         preprocessing
 }
 
 // context returns the report's context: model, data, settings, time and machine.
@@ -55,6 +56,13 @@ func (cfg *Config) context(ci contextInfo) []calib.Section {
 		f("test set (measurement only)", "%d examples: %s%s", ci.test.Len(), cfg.TestData.Path, limitText(cfg.TestData.Limit)),
 		f("classes", "%d", ci.classes),
 	}}
+	if s := ci.pre.spec; s != nil {
+		from := "recorded in the input model"
+		if ci.pre.given {
+			from = "given"
+		}
+		data.Fields = append(data.Fields, f("image preprocessing (every set, recorded in every model written)", "%s (%s)", s, from))
+	}
 	t := cfg.Training
 	io := cfg.Inject
 	sigma0 := io.Sigma0

@@ -25,6 +25,12 @@
 // (Rule) ships the simplest model whose regularization-set NLL is within Tolerance of the lowest
 // one; the test data only confirms or contradicts the choice, it never makes it.
 //
+// # Image preprocessing
+//
+// Config.Preprocess (else the spec the model records under preprocess.MetadataKey) converts the
+// images of image folders for the training, regularization and test sets alike, and is recorded in
+// every model Run writes, so predict, serve and report apply it by default.
+//
 // # Output
 //
 // Run writes everything into Config.Out, built in a temporary folder beside it and renamed into
@@ -33,6 +39,8 @@
 //
 //	report.html, report.md, report.json, *.png, *.svg   the report (package calib)
 //	models/<name>.onnx                                  every exported model but the original
+//	models/original.onnx                                the original with Config.Preprocess recorded,
+//	                                                    when the input does not record it
 //	models/xreg.trained.onnx                            the trained injected model (re-export it)
 //	logs/<run>.log.jsonl                                 the training logs (σ trajectory)
 package finetune

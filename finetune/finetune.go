@@ -17,6 +17,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/internal/ort"
 	"github.com/xreg-onnx/xreg-onnx/internal/predict"
 	"github.com/xreg-onnx/xreg-onnx/onnximport"
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
 
@@ -55,6 +56,10 @@ type Config struct {
 	RegFraction        float64
 	// TestData measures every model; it plays no part in training or choosing.
 	TestData Data
+	// Preprocess converts the images of image folders (resize, crop, mean/std, channel order,
+	// layout) for every data set; nil: the spec the model records (preprocess.MetadataKey), if any.
+	// It is recorded in every model Run writes, so predict, serve and report apply it by default.
+	Preprocess *preprocess.Spec
 	// Inject configures the noise points (package inject).
 	Inject inject.Options
 	// Training configures every training run (package xreg). Regs, Sigma, Log, Checkpoint and
@@ -131,9 +136,17 @@ func Run(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
-	train, reg, test, err := cfg.load(shape, classes)
+	pre, err := cfg.preprocessing(m, shape)
 	if err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
+	}
+	train, reg, test, err := cfg.load(shape, classes, pre.spec)
+	if err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
+	}
+	if pre.spec != nil {
+		// Every model derived from m (the runs, the exports) records it.
+		m.SetMetadata(preprocess.MetadataKey, pre.spec.Marshal())
 	}
 	injected := m.Clone()
 	irep, err := inject.Apply(injected, cfg.Inject)
@@ -167,7 +180,16 @@ func Run(cfg Config) (*Result, error) {
 	// The candidates, in order of simplicity.
 	calSet := reg
 	var cands []*candidate
-	cands = append(cands, &candidate{name: "original", desc: "the input model, untouched", data: orig})
+	original := &candidate{name: "original", desc: "the input model, untouched", data: orig}
+	if pre.write {
+		// The input does not record the preprocessing: ship it with it recorded, weights untouched.
+		if original.data, err = m.Marshal(); err != nil {
+			return nil, err
+		}
+		original.desc = "the input model, weights untouched, with the preprocessing recorded"
+		original.file = "models/original.onnx"
+	}
+	cands = append(cands, original)
 	withT := func(name, desc, file string, from *onnximport.Model) error {
 		mm := from.Clone()
 		rep, err := export.Apply(mm, export.Options{Calibration: calSet, Version: cfg.Version})
@@ -268,7 +290,7 @@ func Run(cfg Config) (*Result, error) {
 	}
 	rep.Context = cfg.context(contextInfo{
 		hash: hex.EncodeToString(sum[:]), size: len(orig), shape: shape, classes: classes, injected: irep,
-		train: train, reg: reg, test: test, runs: runs, evalSeconds: evalSeconds, start: start,
+		train: train, reg: reg, test: test, runs: runs, evalSeconds: evalSeconds, start: start, pre: pre,
 	})
 	if err := cfg.write(rep, cands, runs); err != nil {
 		return nil, err
@@ -349,10 +371,48 @@ func ClassifierIO(m *onnximport.Model) ([]int, int, error) {
 	return shape, out.Shape[1], nil
 }
 
-// load reads the three data sets for a model of the given input shape and class count.
-func (cfg *Config) load(shape []int, classes int) (train, reg, test *dataset.Set, err error) {
+// preprocessing is the image preprocessing of a run and where it came from.
+type preprocessing struct {
+	spec *preprocess.Spec // nil: none
+	// given: Config.Preprocess (else recorded in the model); write: the input model does not
+	// record spec, so the original is written with it recorded.
+	given, write bool
+}
+
+// preprocessing returns cfg.Preprocess, else the spec m records, checked against the model's
+// per-example input shape. A bad Config.Preprocess is a *preprocess.SpecError.
+func (cfg *Config) preprocessing(m *onnximport.Model, shape []int) (preprocessing, error) {
+	recorded, has := m.Metadata(preprocess.MetadataKey)
+	p := preprocessing{spec: cfg.Preprocess, given: cfg.Preprocess != nil}
+	if p.given {
+		if err := p.spec.Validate(); err != nil {
+			return p, err
+		}
+		p.write = !has || recorded != p.spec.Marshal()
+	} else if has {
+		s, err := preprocess.Parse(recorded)
+		if err != nil {
+			return p, fmt.Errorf("%s: %w", cfg.Model, err)
+		}
+		p.spec = &s
+	}
+	if p.spec == nil {
+		return p, nil
+	}
+	if err := p.spec.Check(shape); err != nil {
+		if p.given {
+			return p, err
+		}
+		return p, fmt.Errorf("%s: the recorded preprocessing does not fit the model: %w", cfg.Model, err)
+	}
+	return p, nil
+}
+
+// load reads the three data sets for a model of the given input shape and class count, images
+// preprocessed by spec (nil: none).
+func (cfg *Config) load(shape []int, classes int, spec *preprocess.Spec) (train, reg, test *dataset.Set, err error) {
 	read := func(d Data, what string) (*dataset.Set, error) {
-		s, err := dataset.Load(d.Path, dataset.Options{Labels: d.Labels, Shape: shape, Classes: classes, Limit: d.Limit})
+		s, err := dataset.Load(d.Path, dataset.Options{Labels: d.Labels, Shape: shape, Classes: classes, Limit: d.Limit, Preprocess: spec})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}

@@ -125,12 +125,19 @@ func (s Spec) dims(shape []int) (c, h, w int, err error) {
 	if h <= 0 || w <= 0 {
 		return 0, 0, 0, fmt.Errorf("preprocess: the model input %v has no fixed height and width", shape)
 	}
+	if s.Crop > 0 && (s.Crop != h || s.Crop != w) {
+		return 0, 0, 0, specErr("Crop", s.Crop, "gives %d×%d images, the model takes %d×%d", s.Crop, s.Crop, w, h)
+	}
 	for _, l := range []struct {
-		name string
-		v    []float64
-	}{{"mean", s.Mean}, {"std", s.Std}} {
+		field string
+		v     []float64
+	}{{"Mean", s.Mean}, {"Std", s.Std}} {
 		if len(l.v) > 1 && len(l.v) != c {
-			return 0, 0, 0, fmt.Errorf("preprocess: the %s has %d values for a %d-channel input (want 1 or %d)", l.name, len(l.v), c, c)
+			want := "1"
+			if c > 1 {
+				want = fmt.Sprintf("1 or %d", c)
+			}
+			return 0, 0, 0, specErr(l.field, l.v, "has %d values for a %d-channel input (want %s)", len(l.v), c, want)
 		}
 	}
 	return c, h, w, nil
@@ -270,6 +277,42 @@ func Opaque(img image.Image) image.Image {
 		return &o
 	}
 	return img
+}
+
+// String describes the spec in words, in the order the steps apply, e.g. "resize the shorter side
+// to 256, center crop 224×224, mean 0.485,0.456,0.406, std 0.229,0.224,0.225, rgb, nchw".
+func (s Spec) String() string {
+	var parts []string
+	switch {
+	case s.Resize > 0:
+		parts = append(parts, fmt.Sprintf("resize the shorter side to %d", s.Resize))
+	case s.Crop == 0:
+		parts = append(parts, "scale to the model's size")
+	}
+	if s.Crop > 0 {
+		parts = append(parts, fmt.Sprintf("center crop %d×%d", s.Crop, s.Crop))
+	} else if s.Resize > 0 {
+		parts = append(parts, "center crop to the model's size")
+	}
+	parts = append(parts, "[0, 1]")
+	for _, l := range []struct {
+		name string
+		v    []float64
+	}{{"mean", s.Mean}, {"std", s.Std}} {
+		if len(l.v) == 0 {
+			continue
+		}
+		vals := make([]string, len(l.v))
+		for i, v := range l.v {
+			vals[i] = strconv.FormatFloat(v, 'g', -1, 64)
+		}
+		parts = append(parts, l.name+" "+strings.Join(vals, ","))
+	}
+	order := s.ChannelOrder
+	if order == "" {
+		order = RGB
+	}
+	return strings.Join(append(parts, order, s.layout()), ", ")
 }
 
 // Marshal returns the spec as the JSON recorded under MetadataKey.

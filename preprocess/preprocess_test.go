@@ -91,11 +91,11 @@ func TestErrors(t *testing.T) {
 	}{
 		{Spec{Resize: -1}, []int{3, 4, 4}, "Spec.Resize -1: want a size > 0"},
 		{Spec{Resize: 4, Crop: 6}, []int{3, 6, 6}, "Spec.Crop 6: is larger than the resize size 4"},
-		{Spec{Crop: 3}, []int{3, 4, 4}, "the crop size 3 gives"},
+		{Spec{Crop: 3}, []int{3, 4, 4}, "Spec.Crop 3: gives 3×3 images, the model takes 4×4"},
 		{Spec{Resize: 2, Crop: 2}, []int{3, 2, 2}, ""},
 		{Spec{Crop: 9}, []int{3, 9, 9}, "smaller than the 9×9 crop"},
 		{Spec{Std: []float64{0}}, []int{3, 4, 4}, "Spec.Std [0]: want finite values > 0"},
-		{Spec{Mean: []float64{1, 2}}, []int{3, 4, 4}, "the mean has 2 values"},
+		{Spec{Mean: []float64{1, 2}}, []int{3, 4, 4}, "Spec.Mean [1 2]: has 2 values for a 3-channel input"},
 		{Spec{ChannelOrder: "rbg"}, []int{3, 4, 4}, `Spec.ChannelOrder "rbg"`},
 		{Spec{Layout: "chw"}, []int{3, 4, 4}, `Spec.Layout "chw"`},
 		{Spec{}, []int{4, 4, 4}, "4 channels"},
@@ -128,6 +128,24 @@ func TestMetadataRoundTrip(t *testing.T) {
 	for _, bad := range []string{`{"resize": 1, "sharpen": 2}`, `{"std": [0]}`, `[1]`} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%s) accepted", bad)
+		}
+	}
+}
+
+// TestString: the words the reports show, step by step.
+func TestString(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{}, "scale to the model's size, [0, 1], rgb, nchw"},
+		{Spec{Resize: 256, Crop: 224, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
+			"resize the shorter side to 256, center crop 224×224, [0, 1], mean 0.485,0.456,0.406, std 0.229,0.224,0.225, rgb, nchw"},
+		{Spec{Resize: 36, ChannelOrder: BGR, Layout: NHWC}, "resize the shorter side to 36, center crop to the model's size, [0, 1], bgr, nhwc"},
+		{Spec{Crop: 32, Std: []float64{0.5}}, "center crop 32×32, [0, 1], std 0.5, rgb, nchw"},
+	} {
+		if got := tc.spec.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.spec, got, tc.want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/finetune"
 	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
+	"github.com/xreg-onnx/xreg-onnx/preprocess"
 	"github.com/xreg-onnx/xreg-onnx/xreg"
 )
 
@@ -46,7 +47,8 @@ Example:
 			&cli.IntFlag{Name: "export-mc", Usage: "`K` of the frozen Monte-Carlo export (0: --mc, -1: none)"},
 			&cli.Float64Flag{Name: "tolerance", Value: finetune.DefaultTolerance, Usage: "NLL margin `X` within which the recommendation prefers the simpler model"},
 			&cli.IntFlag{Name: "bins", Value: calib.DefaultBins, Usage: "confidence `BINS` of ECE and the reliability diagrams"},
-		), trainingFlags()...), injectFlags()...),
+		), trainingFlags()...), append(injectFlags(),
+			preprocessFlags("; applied to --data, --reg-data and --test-data and recorded in every model finetune writes (default: what the model records)")...)...),
 		Action: runFinetune,
 	})
 }
@@ -65,6 +67,10 @@ func runFinetune(c *cli.Context) error {
 	if err != nil {
 		return withPrefix("finetune", err)
 	}
+	spec, err := preprocessFlagSpec(c, "finetune") // nil: finetune.Run reads what the model records
+	if err != nil {
+		return err
+	}
 	out := c.String("output")
 	if out == "" {
 		out = strings.TrimSuffix(model, filepath.Ext(model)) + ".finetune"
@@ -75,6 +81,7 @@ func runFinetune(c *cli.Context) error {
 		RegData:     finetune.Data{Path: c.String("reg-data"), Labels: c.String("reg-labels"), Limit: c.Int("reg-limit")},
 		RegFraction: c.Float64("reg-fraction"),
 		TestData:    finetune.Data{Path: c.String("test-data"), Labels: c.String("test-labels"), Limit: c.Int("test-limit")},
+		Preprocess:  spec,
 		Inject:      io,
 		Training:    trainConfig(c),
 		Baseline:    c.String("baseline"),
@@ -113,6 +120,10 @@ func runFinetune(c *cli.Context) error {
 		var oe *finetune.OutputExistsError
 		if errors.As(err, &oe) {
 			return fmt.Errorf("finetune: output folder %s exists; use --force to replace it or -o to choose another", oe.Out)
+		}
+		var se *preprocess.SpecError
+		if spec != nil && errors.As(err, &se) {
+			return preprocessError("finetune", se) // only the flags' spec reaches Run unparsed
 		}
 		return exportErrorFlags("finetune", injectError("finetune", configError("finetune", err)), map[string]string{"MC": "export-mc"})
 	}

@@ -37,14 +37,7 @@ func TestFinetuneEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, printed)
 	}
-	js, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r calib.Report
-	if err := json.Unmarshal(js, &r); err != nil {
-		t.Fatal(err)
-	}
+	r := readReport(t, out)
 
 	// The three models side by side, each measured as onnxruntime computes it.
 	test, err := dataset.Load(fmnistTest, dataset.Options{Limit: testN})
@@ -150,6 +143,20 @@ func TestFinetuneEndToEnd(t *testing.T) {
 	}
 }
 
+// readReport reads dir/report.json.
+func readReport(t *testing.T, dir string) *calib.Report {
+	t.Helper()
+	js, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r calib.Report
+	if err := json.Unmarshal(js, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
 func names(ms []calib.Model) []string {
 	var out []string
 	for _, m := range ms {
@@ -162,18 +169,7 @@ func names(ms []calib.Model) []string {
 // softmax of the logits, or of the output itself when it holds probabilities) and the accuracy.
 func ortNLL(t *testing.T, path string, set *dataset.Set) (nll, acc float64) {
 	t.Helper()
-	s, err := ort.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	in := s.Inputs()[0]
-	shape := append([]int64{int64(set.Len())}, in.Shape[1:]...)
-	outs, err := s.Run(ort.Tensor{Name: in.Name, Shape: shape, Float32: set.X})
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, k := outs[0].Float32, int(outs[0].Shape[1])
+	y, k := ortLogits(t, path, set)
 	for i := range set.Len() {
 		row := y[i*k : (i+1)*k]
 		best, sum, mx := 0, 0.0, math.Inf(-1)
@@ -193,4 +189,21 @@ func ortNLL(t *testing.T, path string, set *dataset.Set) (nll, acc float64) {
 	}
 	n := float64(set.Len())
 	return nll / n, acc / n
+}
+
+// ortLogits runs the model file in onnxruntime over set and returns its first output, k per example.
+func ortLogits(t *testing.T, path string, set *dataset.Set) (y []float32, k int) {
+	t.Helper()
+	s, err := ort.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := s.Inputs()[0]
+	shape := append([]int64{int64(set.Len())}, in.Shape[1:]...)
+	outs, err := s.Run(ort.Tensor{Name: in.Name, Shape: shape, Float32: set.X})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs[0].Float32, int(outs[0].Shape[1])
 }

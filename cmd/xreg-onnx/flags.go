@@ -88,7 +88,7 @@ var flagRanges = map[string]map[string]flagRange{
 		"mc": positive(maxMC), "reg-batch": nonNeg(maxBatch), "sigma": sigmaSet,
 		"reset-head": nonNeg(maxResetHead), "checkpoint-every": nonNeg(maxSteps), "seed": seedRange,
 	},
-	"finetune": {
+	"finetune": {"resize": nonNeg(maxImageSide), "crop": nonNeg(maxImageSide),
 		"limit": count, "reg-limit": count, "test-limit": count, "reg-fraction": fraction,
 		"epochs": positive(maxEpochs), "batch-size": positive(maxBatch), "lr": learnRate,
 		"beta1": halfOpen, "beta2": halfOpen, "weight-decay": nonNeg(1), "clip-norm": nonNeg(1e9),

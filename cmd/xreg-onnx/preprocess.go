@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,7 +16,7 @@ import (
 // maxImageSide bounds --resize and --crop.
 const maxImageSide = 1 << 14
 
-// preprocessFlags are the image preprocessing flags of train, report, predict and serve.
+// preprocessFlags are the image preprocessing flags of train, finetune, report, predict and serve.
 func preprocessFlags(recorded string) []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "resize", Usage: "images: scale the shorter side to `N` pixels (aspect kept) before the crop; 0: scale straight to the model's size" + recorded},
@@ -43,18 +45,7 @@ func preprocessSet(c *cli.Context) bool {
 // (537 MB for vgg16-bn).
 func preprocessSpec(c *cli.Context, cmd, model string, loaded *onnximport.Model) (*preprocess.Spec, error) {
 	if preprocessSet(c) {
-		s := preprocess.Spec{Resize: c.Int("resize"), Crop: c.Int("crop"), ChannelOrder: c.String("channel-order"), Layout: c.String("layout")}
-		var err error
-		if s.Mean, err = preprocess.ParseList("--mean", c.String("mean")); err != nil {
-			return nil, fmt.Errorf("%s: %w", cmd, err)
-		}
-		if s.Std, err = preprocess.ParseList("--std", c.String("std")); err != nil {
-			return nil, fmt.Errorf("%s: %w", cmd, err)
-		}
-		if err := s.Validate(); err != nil {
-			return nil, preprocessError(cmd, err)
-		}
-		return &s, nil
+		return preprocessFlagSpec(c, cmd)
 	}
 	if loaded != nil {
 		v, ok := loaded.Metadata(preprocess.MetadataKey)
@@ -80,6 +71,26 @@ func preprocessSpec(c *cli.Context, cmd, model string, loaded *onnximport.Model)
 	return &s, nil
 }
 
+// preprocessFlagSpec returns the spec the preprocessing flags give (nil when none is given),
+// validated; an error names the flag.
+func preprocessFlagSpec(c *cli.Context, cmd string) (*preprocess.Spec, error) {
+	if !preprocessSet(c) {
+		return nil, nil
+	}
+	s := preprocess.Spec{Resize: c.Int("resize"), Crop: c.Int("crop"), ChannelOrder: c.String("channel-order"), Layout: c.String("layout")}
+	var err error
+	if s.Mean, err = preprocess.ParseList("--mean", c.String("mean")); err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	if s.Std, err = preprocess.ParseList("--std", c.String("std")); err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, preprocessError(cmd, err)
+	}
+	return &s, nil
+}
+
 // preprocessFieldFlags maps preprocess.Spec fields to their flags.
 var preprocessFieldFlags = map[string]string{
 	"Resize": "resize", "Crop": "crop", "ChannelOrder": "channel-order", "Layout": "layout", "Mean": "mean", "Std": "std",
@@ -96,8 +107,15 @@ func preprocessError(cmd string, err error) error {
 	if !ok {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
-	if s, ok := se.Value.(string); ok {
-		return fmt.Errorf("%s: --%s %q: %w", cmd, flag, s, se.Err)
+	switch v := se.Value.(type) {
+	case string:
+		return fmt.Errorf("%s: --%s %q: %w", cmd, flag, v, se.Err)
+	case []float64: // as given: comma-separated
+		vals := make([]string, len(v))
+		for i, x := range v {
+			vals[i] = strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		return fmt.Errorf("%s: --%s %s: %w", cmd, flag, strings.Join(vals, ","), se.Err)
 	}
 	return fmt.Errorf("%s: --%s %v: %w", cmd, flag, se.Value, se.Err)
 }

@@ -52,26 +52,33 @@ func writeImageFolder(t *testing.T, root string, perClass int) []string {
 					img.SetNRGBA(x, y, color.NRGBA{R: r, G: uint8(rng.IntN(256)), B: b, A: 255})
 				}
 			}
-			name := filepath.Join(root, class, string(rune('0'+i/10))+string(rune('0'+i%10)))
-			var buf bytes.Buffer
-			var err error
-			if i%3 == 2 {
-				name += ".jpg"
-				err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90})
-			} else {
-				name += ".png"
-				err = png.Encode(&buf, img)
-			}
-			if err == nil {
-				err = os.WriteFile(name, buf.Bytes(), 0o644)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			name, _ := writeImage(t, filepath.Join(root, class, string(rune('0'+i/10))+string(rune('0'+i%10))), img, i%3 == 2, 90)
 			files = append(files, name)
 		}
 	}
 	return files
+}
+
+// writeImage writes img to base.jpg (JPEG at quality) or base.png and returns the file's name and
+// bytes.
+func writeImage(t *testing.T, base string, img image.Image, jpg bool, quality int) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	var err error
+	name := base + ".png"
+	if jpg {
+		name = base + ".jpg"
+		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: quality})
+	} else {
+		err = png.Encode(&buf, img)
+	}
+	if err == nil {
+		err = os.WriteFile(name, buf.Bytes(), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, buf.Bytes()
 }
 
 // TestPreprocessImageFolder: fine-tuning on a folder of PNG/JPEG images of any size with --resize,

@@ -83,6 +83,11 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if spec != nil && preprocessSet(c) {
+		if err := spec.Check(shape); err != nil {
+			return preprocessError("train", err) // e.g. 3 --mean values for a 1-channel model
+		}
+	}
 	train, reg, err := loadSplits(c, shape, classes, spec)
 	if err != nil {
 		return err
