@@ -41,7 +41,9 @@ func checkGrads(t *testing.T, m *onnximport.Model, c gradCheck) int {
 	if c.Tol == 0 {
 		c.Tol = 1e-6
 	}
-	net, err := Build(m, BuildOptions{Float64: true, Training: c.Training})
+	// The gradient net and the finite-difference net share an arena, as a trainer's nets do.
+	arena := NewArena()
+	net, err := Build(m, BuildOptions{Float64: true, Training: c.Training, Arena: arena})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -73,7 +75,7 @@ func checkGrads(t *testing.T, m *onnximport.Model, c gradCheck) int {
 		grads[i] = toFloat64(g)
 	}
 	// The finite differences run on a forward-only net sharing the parameter values.
-	fwd, err := Build(m, BuildOptions{Float64: true, Training: c.Training, Values: net.Values})
+	fwd, err := Build(m, BuildOptions{Float64: true, Training: c.Training, Values: net.Values, Arena: arena})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -108,6 +110,21 @@ func checkGrads(t *testing.T, m *onnximport.Model, c gradCheck) int {
 				t.Errorf("param %q element %d: gradient %.10g, finite difference %.10g", name, j, g, fd)
 			}
 			checked++
+		}
+	}
+	// After the forward net's passes in the shared arena, a new pass gives the same gradients.
+	if err := net.Forward(c.Feeds, c.Noise); err != nil {
+		t.Fatalf("forward: %v", err)
+	}
+	for i, name := range net.GradNames {
+		g, err := net.GradValue(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range toFloat64(g) {
+			if v != grads[i][j] && !(math.IsNaN(v) && math.IsNaN(grads[i][j])) {
+				t.Fatalf("param %q element %d: gradient %v after the finite-difference passes, %v before", name, j, v, grads[i][j])
+			}
 		}
 	}
 	return checked
