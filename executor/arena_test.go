@@ -111,7 +111,7 @@ func TestArenaSharedNets(t *testing.T) {
 			for _, net := range []*Net{eval, one, train} {
 				for _, s := range net.exec.sched.steps {
 					if !s.root && !s.lend && s.node.Shape().Dims() > 0 {
-						t.Errorf("%v (op %T) keeps a buffer of its own", s.node.Name(), s.op)
+						t.Errorf("%v (op %T) keeps a buffer of its own: give the op a SwapOutput method (internal/kernels/lend.go, executor.opBase)", s.node.Name(), s.op)
 					}
 				}
 			}
