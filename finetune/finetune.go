@@ -110,7 +110,9 @@ type run struct {
 type candidate struct {
 	name, desc, file string // file: relative to Out ("" for the original)
 	data             []byte
-	met, sel         *calib.Metrics
+	// load, when set, gives data at measurement time (the original: not held through training).
+	load     func() ([]byte, error)
+	met, sel *calib.Metrics
 }
 
 // Run runs the journey (see the package documentation) and writes the result into cfg.Out.
@@ -127,11 +129,14 @@ func Run(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
 	}
-	sum := sha256.Sum256(orig)
+	sum, size := sha256.Sum256(orig), len(orig)
 	m, err := onnximport.ParseFile(cfg.Model, orig) // the bytes just hashed: the file is read once
 	if err != nil {
 		return nil, err
 	}
+	// m holds its own copy of the weights: the file's bytes are not kept through training (537 MB
+	// for vgg16-bn); the original is read again to be measured, and must not have changed.
+	orig = nil
 	shape, classes, err := ClassifierIO(m)
 	if err != nil {
 		return nil, fmt.Errorf("finetune: %w", err)
@@ -180,14 +185,18 @@ func Run(cfg Config) (*Result, error) {
 	// The candidates, in order of simplicity.
 	calSet := reg
 	var cands []*candidate
-	original := &candidate{name: "original", desc: "the input model, untouched", data: orig}
+	original := &candidate{name: "original", desc: "the input model, untouched", load: func() ([]byte, error) { return reread(cfg.Model, sum) }}
 	if pre.write {
 		// The input does not record the preprocessing: ship it with it recorded, weights untouched.
-		if original.data, err = m.Marshal(); err != nil {
-			return nil, err
-		}
+		original.load = m.Marshal
 		original.desc = "the input model, weights untouched, with the preprocessing recorded"
 		original.file = "models/original.onnx"
+	}
+	// Measured before the other candidates are serialised: its bytes, read again, are not held
+	// beside theirs.
+	var evalSeconds float64
+	if err := measureOn(original, test, reg, cfg.Bins, &evalSeconds); err != nil {
+		return nil, err
 	}
 	cands = append(cands, original)
 	withT := func(name, desc, file string, from *onnximport.Model) error {
@@ -259,16 +268,11 @@ func Run(cfg Config) (*Result, error) {
 		}
 	}
 
-	evalStart := time.Now()
-	for _, c := range cands {
-		if c.met, err = measure(c, test, cfg.Bins); err != nil {
-			return nil, fmt.Errorf("finetune: test data: %w", err)
-		}
-		if c.sel, err = measure(c, reg, cfg.Bins); err != nil {
-			return nil, fmt.Errorf("finetune: regularization set: %w", err)
+	for _, c := range cands[1:] {
+		if err := measureOn(c, test, reg, cfg.Bins, &evalSeconds); err != nil {
+			return nil, err
 		}
 	}
-	evalSeconds := time.Since(evalStart).Seconds()
 
 	rep := &calib.Report{
 		Title:         "Fine-tuning report: " + filepath.Base(cfg.Model),
@@ -289,13 +293,51 @@ func Run(cfg Config) (*Result, error) {
 		rep.Trajectory = t
 	}
 	rep.Context = cfg.context(contextInfo{
-		hash: hex.EncodeToString(sum[:]), size: len(orig), shape: shape, classes: classes, injected: irep,
+		hash: hex.EncodeToString(sum[:]), size: size, shape: shape, classes: classes, injected: irep,
 		train: train, reg: reg, test: test, runs: runs, evalSeconds: evalSeconds, start: start, pre: pre,
 	})
 	if err := cfg.write(rep, cands, runs); err != nil {
 		return nil, err
 	}
 	return &Result{Report: rep, Files: files, Seconds: time.Since(start).Seconds()}, nil
+}
+
+// ErrInputChanged is the input model file changing during a run: the original is measured from
+// the file, read again at the end, so the report would describe another model than it names.
+var ErrInputChanged = errors.New("the input model changed during the run")
+
+// reread reads path again and checks its SHA-256 against sum, the one taken at the start.
+func reread(path string, sum [sha256.Size]byte) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the original model again to measure it: %w", err)
+	}
+	if now := sha256.Sum256(data); now != sum {
+		return nil, fmt.Errorf("%s: %w (SHA-256 %x at the start, %x now); run again on an unchanging file", path, ErrInputChanged, sum[:6], now[:6])
+	}
+	return data, nil
+}
+
+// measureOn measures c on the test and regularization sets (loading its bytes first where
+// c.load says how, and dropping them after when c is not written) and adds the time to *seconds.
+func measureOn(c *candidate, test, reg *dataset.Set, bins int, seconds *float64) (err error) {
+	start := time.Now()
+	defer func() { *seconds += time.Since(start).Seconds() }()
+	if c.load != nil {
+		if c.data, err = c.load(); err != nil {
+			return fmt.Errorf("finetune: %w", err)
+		}
+	}
+	if c.met, err = measure(c, test, bins); err != nil {
+		return fmt.Errorf("finetune: test data: %w", err)
+	}
+	if c.sel, err = measure(c, reg, bins); err != nil {
+		return fmt.Errorf("finetune: regularization set: %w", err)
+	}
+	if c.file == "" {
+		c.data = nil // measured and not written
+	}
+	return nil
 }
 
 // measure runs a candidate in onnxruntime over set and computes its metrics.

@@ -3,6 +3,7 @@ package finetune_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -75,5 +76,71 @@ func TestGridBaseline(t *testing.T) {
 	}
 	if want := fmt.Sprintf("fixed σ = %g, the best of the 7-run grid", best); !strings.Contains(desc, want) {
 		t.Errorf("grid model %q, want %q (lowest regularization-set NLL %.4f)", desc, want, bestNLL)
+	}
+}
+
+// TestInputChangedDuringRun: the original is measured from its file, read again after training
+// (its bytes are not held through the run); a file that changed meanwhile is refused, naming it,
+// and nothing is written (TestFinetuneEndToEnd checks the original's numbers against the file).
+func TestInputChangedDuringRun(t *testing.T) {
+	orttest.Require(t)
+	data := func(name string) string { return filepath.Join(testutil.Root(), "testdata", "fmnist-small", name) }
+	src, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "demo", "cnn-bn-pretrained.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "models", "cnn-bn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change []byte // written over the model when the first run starts; nil: none
+		want   string
+	}{
+		{"unchanged", nil, ""},
+		{"another model", other, "the input model changed during the run"},
+		{"truncated", src[:len(src)/2], "the input model changed during the run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			model, out := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "ft")
+			if err := os.WriteFile(model, src, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, err := finetune.Run(finetune.Config{
+				Model:     model,
+				TrainData: finetune.Data{Path: data("train-images-idx3-ubyte.gz"), Limit: 64},
+				RegData:   finetune.Data{Path: data("reg-images-idx3-ubyte.gz"), Limit: 64},
+				TestData:  finetune.Data{Path: data("test-images-idx3-ubyte.gz"), Limit: 64},
+				Training:  xreg.TrainConfig{Epochs: 1, RegEvery: 1},
+				Baseline:  finetune.BaselineNone,
+				Out:       out,
+				OnRun: func(string, int, int) {
+					if tc.change != nil {
+						if err := os.WriteFile(model, tc.change, 0o644); err != nil {
+							t.Error(err)
+						}
+					}
+				},
+			})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range res.Report.Models {
+					if m.Name == "original" && m.File != model {
+						t.Errorf("the original is %s, want the input %s", m.File, model)
+					}
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, finetune.ErrInputChanged) || !strings.Contains(err.Error(), model+": "+tc.want) {
+				t.Fatalf("error %v, want one naming %s: %s", err, model, tc.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Error("an output folder was written")
+			}
+		})
 	}
 }
