@@ -15,6 +15,7 @@ import (
 	"github.com/xreg-onnx/xreg-onnx/calib"
 	"github.com/xreg-onnx/xreg-onnx/dataset"
 	"github.com/xreg-onnx/xreg-onnx/internal/ort/orttest"
+	"github.com/xreg-onnx/xreg-onnx/onnximport"
 	"github.com/xreg-onnx/xreg-onnx/preprocess"
 )
 
@@ -266,5 +267,20 @@ func TestFinetunePreprocessRefused(t *testing.T) {
 		if _, serr := os.Stat(out); serr == nil {
 			t.Errorf("%v: an output folder was written", tc.flags)
 		}
+	}
+
+	// A spec recorded in the input that does not validate is refused naming the file, as train does.
+	m, err := onnximport.Load(fixture("models", "resnet18-tiny.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetMetadata(preprocess.MetadataKey, `{"resize": -3}`)
+	bad := filepath.Join(dir, "bad.onnx")
+	if err := m.Save(bad); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runExportCLI("finetune", bad, "--data", folder, "--test-data", folder, "-o", filepath.Join(dir, "out"))
+	if want := "finetune: " + bad + ": preprocess: metadata " + preprocess.MetadataKey; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("a bad recorded spec: error %v, want one starting %q", err, want)
 	}
 }
