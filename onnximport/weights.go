@@ -98,11 +98,12 @@ func (e *UntrainableError) Error() string {
 // (Conv/ConvTranspose weight and bias, Gemm and MatMul operands, normalization scale and bias
 // unless a Constant of ones (scale) or zeros (bias) says the layer has no affine step,
 // BatchNormalization running statistics as state, PRelu slope, the Add bias after a Conv, MatMul
-// or Gemm, the scale and bias of a decomposed layer norm: Mul after a Div by a Sqrt, Add after it) directly or through Identity, Reshape, Transpose, Squeeze, Unsqueeze or Flatten nodes,
-// and what opt.Select picks. The list is sorted by name. Weight slots that cannot be trained
-// (computed from constants, or a Constant of another float type) are returned as
-// *UntrainableError values, in graph order; a selection that matches nothing or something not
-// trainable is an error.
+// or Gemm, the scale and bias of a decomposed layer norm: Mul after a Div by a Sqrt, Add after it)
+// directly or through Identity, Reshape, Transpose, Squeeze, Unsqueeze or Flatten nodes, and what
+// opt.Select picks. The list is sorted by name. A weight slot computed by other ops trains through
+// them when a float initializer (a param) is among their inputs; one computed from constants alone,
+// or a Constant of another float type, is returned as an *UntrainableError, in graph order. A
+// selection that matches nothing or something not trainable is an error.
 func (m *Model) Weights(opt WeightOptions) ([]*Weight, []*UntrainableError, error) {
 	g := m.Graph
 	skip := func(n *Node) bool { return opt.Skip != nil && opt.Skip(n) }
@@ -142,6 +143,30 @@ func (m *Model) Weights(opt WeightOptions) ([]*Weight, []*UntrainableError, erro
 		memo[v] = r
 		return r
 	}
+	// fromParam reports whether v is computed from a float initializer: a param, which trains
+	// (and v with it) through the ops in between, as swin's relative position bias, a Gather
+	// of its table, in an export without constant folding.
+	pmemo := map[string]bool{}
+	var fromParam func(v string) bool
+	fromParam = func(v string) bool {
+		if r, ok := pmemo[v]; ok {
+			return r
+		}
+		pmemo[v] = false
+		r := false
+		if t, ok := g.Initializers[v]; ok {
+			r = t.DType.IsFloat()
+		} else if p := g.Producer[v]; p != nil && !skip(p) {
+			for _, in := range p.Inputs {
+				if in != "" && fromParam(in) {
+					r = true
+					break
+				}
+			}
+		}
+		pmemo[v] = r
+		return r
+	}
 	// slot records the weight read by node n's input i (state for running statistics).
 	var slot func(n *Node, i int, v string, state bool, depth int)
 	slot = func(n *Node, i int, v string, state bool, depth int) {
@@ -170,7 +195,7 @@ func (m *Model) Weights(opt WeightOptions) ([]*Weight, []*UntrainableError, erro
 			// inputs are what trains, listed in Params.
 		case computed != nil && reshapeOps[computed.OpType] && depth < 8:
 			slot(computed, 0, computed.Input(0), state, depth+1)
-		case computed != nil && constOnly(v):
+		case computed != nil && constOnly(v) && !fromParam(v):
 			reason := fmt.Sprintf("it is computed from constants by %v", computed)
 			if computed.OpType == "Constant" {
 				reason = "a Constant node of another element type than float32"

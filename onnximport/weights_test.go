@@ -89,6 +89,23 @@ func TestWeights(t *testing.T) {
 				wNode("Mul", "act", []string{"x", "x"}, "h"),
 				wNode("MatMul", "mm", []string{"h", "w"}, "y"))
 		}, WeightOptions{}, nil, []string{"w"}, ""},
+		{"weight computed from an initializer (swin's Gather of its bias table): the initializer trains", func(t *testing.T) *Model {
+			return wModel(t, map[string][]float32{"table": {1, 2, 3, 4, 5}},
+				wIntConst("ci", "idx", []int64{4, 0, 2, 1}),
+				wNode("Gather", "gather", []string{"table", "idx"}, "bias"),
+				wNode("Transpose", "tr", []string{"x"}, "xt"),
+				wNode("MatMul", "mm", []string{"xt", "x"}, "z"),
+				wNode("Add", "add", []string{"z", "bias"}, "y"))
+		}, WeightOptions{}, []string{"table:initializer:table"}, nil, ""},
+		{"decomposed layer norm's Constant scale and bias", func(t *testing.T) *Model {
+			return wModel(t, nil,
+				wNode("Sqrt", "sqrt", []string{"x"}, "s"),
+				wNode("Div", "div", []string{"x", "s"}, "n"),
+				wConst("cg", "gamma", []float32{1, 2, 3, 4}),
+				wConst("cb", "beta", []float32{0, 1, 0, 1}),
+				wNode("Mul", "scale", []string{"n", "gamma"}, "ns"),
+				wNode("Add", "shift", []string{"ns", "beta"}, "y"))
+		}, WeightOptions{}, []string{"beta:Constant node:cb", "gamma:Constant node:cg"}, nil, ""},
 		{"activations only", func(t *testing.T) *Model {
 			return wModel(t, nil, wNode("Transpose", "tr", []string{"x"}, "xt"), wNode("MatMul", "mm", []string{"x", "xt"}, "y"))
 		}, WeightOptions{}, nil, nil, ""},

@@ -33,6 +33,7 @@ The output is deterministic: fixed seeds, one torch thread, sorted JSON.
 """
 
 import argparse
+import copy
 import io
 import json
 import math
@@ -53,6 +54,7 @@ from torchvision.models import convnext as tv_convnext
 from torchvision.models import regnet as tv_regnet
 from torchvision.models import swin_transformer as tv_swin
 from torchvision.models import vision_transformer as tv_vit
+from torchvision.ops import StochasticDepth
 
 from make_fixtures import write_atomic  # same folder
 
@@ -256,8 +258,10 @@ def randomize(model, seed):
 
 
 def no_dropout(model):
+    """Dropout and stochastic depth off (p = 0), so that a train() export is deterministic and
+    torch can export it (it cannot export stochastic depth's Bernoulli)."""
     for m in model.modules():
-        if isinstance(m, (nn.Dropout, nn.Dropout2d)):
+        if isinstance(m, (nn.Dropout, nn.Dropout2d, StochasticDepth)):
             m.p = 0.0
     return model
 
@@ -461,7 +465,9 @@ def main():
                         with torch.no_grad():
                             # The forward pass updates the running statistics; the export reads
                             # the same pass again, so both see the same batch statistics.
-                            state = {k: v.clone() for k, v in model.state_dict().items()}
+                            # deepcopy keeps the state dict's _metadata (MNASNet's loader
+                            # reads its version there)
+                            state = copy.deepcopy(model.state_dict())
                             ref = model(x).numpy()
                             model.load_state_dict(state)
                         m = export(model, x, opset, training=True)
