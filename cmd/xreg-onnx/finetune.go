@@ -67,7 +67,10 @@ func runFinetune(c *cli.Context) error {
 	if err != nil {
 		return withPrefix("finetune", err)
 	}
-	spec, err := preprocessFlagSpec(c, "finetune") // nil: finetune.Run reads what the model records
+	var spec *preprocess.Spec // nil: finetune.Run reads what the model records
+	if preprocessSet(c) {
+		spec, err = preprocessSpec(c, "finetune", model, nil) // the flags over what the model records
+	}
 	if err != nil {
 		return err
 	}

@@ -28,9 +28,12 @@ func preprocessFlags(recorded string) []cli.Flag {
 	}
 }
 
+// preprocessFlagNames are the preprocessing flags, in preprocessFlags' order.
+var preprocessFlagNames = []string{"resize", "crop", "mean", "std", "channel-order", "layout"}
+
 // preprocessSet reports whether any preprocessing flag is given.
 func preprocessSet(c *cli.Context) bool {
-	for _, f := range []string{"resize", "crop", "mean", "std", "channel-order", "layout"} {
+	for _, f := range preprocessFlagNames {
 		if c.IsSet(f) {
 			return true
 		}
@@ -38,15 +41,27 @@ func preprocessSet(c *cli.Context) bool {
 	return false
 }
 
-// preprocessSpec returns the preprocessing of images for model: the flags when any is given (they
-// replace the model's), else the spec recorded in the model's metadata (preprocess.MetadataKey),
-// else nil (images scaled straight to the model's size, [0, 1], RGB, NCHW). loaded, when not nil,
-// is the model already read from that file: its metadata is used instead of reading the file again
+// preprocessSpec returns the preprocessing of images for model: the spec recorded in the model's
+// metadata (preprocess.MetadataKey) with the fields whose flags are given replaced by the flags
+// (a flag that changes a recorded value is reported on the command's error writer: nothing is
+// replaced silently), the flags' spec alone when the model records none, or nil when there is
+// neither (images scaled straight to the model's size, [0, 1], RGB, NCHW). loaded, when not nil, is
+// the model already read from that file: its metadata is used instead of reading the file again
 // (537 MB for vgg16-bn).
 func preprocessSpec(c *cli.Context, cmd, model string, loaded *onnximport.Model) (*preprocess.Spec, error) {
-	if preprocessSet(c) {
-		return preprocessFlagSpec(c, cmd)
+	recorded, err := recordedPreprocess(cmd, model, loaded)
+	if err != nil {
+		return nil, err
 	}
+	if !preprocessSet(c) {
+		return recorded, nil
+	}
+	return preprocessFlagSpec(c, cmd, model, recorded)
+}
+
+// recordedPreprocess returns the spec model records, nil when it records none (or cannot be read:
+// the command's own open of the model reports that).
+func recordedPreprocess(cmd, model string, loaded *onnximport.Model) (*preprocess.Spec, error) {
 	if loaded != nil {
 		v, ok := loaded.Metadata(preprocess.MetadataKey)
 		if !ok {
@@ -59,7 +74,7 @@ func preprocessSpec(c *cli.Context, cmd, model string, loaded *onnximport.Model)
 		return &s, nil
 	}
 	if _, err := os.Stat(model); err != nil {
-		return nil, nil // the command's own open of the model reports it
+		return nil, nil
 	}
 	s, ok, err := preprocess.FromModelFile(model)
 	if err != nil {
@@ -71,22 +86,53 @@ func preprocessSpec(c *cli.Context, cmd, model string, loaded *onnximport.Model)
 	return &s, nil
 }
 
-// preprocessFlagSpec returns the spec the preprocessing flags give (nil when none is given),
-// validated; an error names the flag.
-func preprocessFlagSpec(c *cli.Context, cmd string) (*preprocess.Spec, error) {
+// preprocessFlagSpec returns recorded (the spec the model records, nil: none) with the fields whose
+// flags are given replaced, validated; nil when no flag is given. An error names the flag. Each
+// flag that changes a recorded value is reported on the error writer, naming model.
+func preprocessFlagSpec(c *cli.Context, cmd, model string, recorded *preprocess.Spec) (*preprocess.Spec, error) {
 	if !preprocessSet(c) {
 		return nil, nil
 	}
-	s := preprocess.Spec{Resize: c.Int("resize"), Crop: c.Int("crop"), ChannelOrder: c.String("channel-order"), Layout: c.String("layout")}
-	var err error
-	if s.Mean, err = preprocess.ParseList("--mean", c.String("mean")); err != nil {
-		return nil, fmt.Errorf("%s: %w", cmd, err)
+	var s preprocess.Spec
+	if recorded != nil {
+		s = *recorded
 	}
-	if s.Std, err = preprocess.ParseList("--std", c.String("std")); err != nil {
-		return nil, fmt.Errorf("%s: %w", cmd, err)
+	var err error
+	set := func(flag string, apply func()) {
+		if c.IsSet(flag) {
+			apply()
+		}
+	}
+	set("resize", func() { s.Resize = c.Int("resize") })
+	set("crop", func() { s.Crop = c.Int("crop") })
+	set("channel-order", func() { s.ChannelOrder = c.String("channel-order") })
+	set("layout", func() { s.Layout = c.String("layout") })
+	if c.IsSet("mean") {
+		if s.Mean, err = preprocess.ParseList("--mean", c.String("mean")); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err)
+		}
+	}
+	if c.IsSet("std") {
+		if s.Std, err = preprocess.ParseList("--std", c.String("std")); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err)
+		}
 	}
 	if err := s.Validate(); err != nil {
 		return nil, preprocessError(cmd, err)
+	}
+	if recorded != nil && s.Marshal() != recorded.Marshal() {
+		var changed []string
+		for _, f := range preprocessFlagNames {
+			if c.IsSet(f) {
+				changed = append(changed, "--"+f)
+			}
+		}
+		verb := "replaces"
+		if len(changed) > 1 {
+			verb = "replace"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "%s: %s %s part of the preprocessing %s records (%s); using: %s\n",
+			cmd, strings.Join(changed, ", "), verb, model, recorded, s)
 	}
 	return &s, nil
 }

@@ -232,11 +232,17 @@ func TestPreprocessImageFolder(t *testing.T) {
 
 				// Without the recorded preprocessing (scaled straight to 32×32, no normalization).
 				buf.Reset()
-				if err := runApp(context.Background(), &buf, "predict", "--input", file, "--json", "--resize", "0", "--layout", c.layout, final); err != nil {
+				if err := runApp(context.Background(), &buf, "predict", "--input", file, "--json", "--resize", "0", "--crop", "0", "--mean", "", "--std", "", "--channel-order", "rgb", "--layout", c.layout, final); err != nil {
 					t.Fatal(err)
 				}
+				js := buf.Bytes() // the notice that the flags replace recorded steps, then the JSON
+				if i := bytes.IndexByte(js, '{'); i < 0 || !bytes.Contains(js[:i], []byte("part of the preprocessing "+final+" records")) {
+					t.Errorf("predict with flags over the recorded spec does not say so:\n%s", js)
+				} else {
+					js = js[i:]
+				}
 				var raw predictReport
-				if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
+				if err := json.Unmarshal(js, &raw); err != nil {
 					t.Fatal(err)
 				}
 				t.Logf("%s: predict %.2g, serve %.2g, unpreprocessed %.2g from the trainer", filepath.Base(file),
@@ -305,6 +311,23 @@ func TestTrainReadsRecordedPreprocessing(t *testing.T) {
 		t.Fatalf("the second run records %+v (%v, %v), want the first run's flags", spec, ok, err)
 	}
 
+	// One flag over a recorded spec replaces that field only, and says so.
+	third := filepath.Join(dir, "m4.onnx")
+	out, err := train(third, first, "--std", "0.5,0.5,0.5")
+	if err != nil {
+		t.Fatalf("train with --std over the recorded spec: %v\n%s", err, out)
+	}
+	if want := "train: --std replaces part of the preprocessing " + first + " records"; !bytes.Contains(out, []byte(want)) {
+		t.Errorf("train with --std over the recorded spec does not report it (want %q):\n%s", want, out)
+	}
+	spec, ok, err = preprocess.FromModelFile(third)
+	if err != nil || !ok || spec.Resize != 36 || spec.Crop != 32 || !slices.Equal(spec.Mean, []float64{0.5, 0.4, 0.45}) || !slices.Equal(spec.Std, []float64{0.5, 0.5, 0.5}) {
+		t.Fatalf("--std over the recorded spec records %+v (%v, %v), want the first run's spec with std 0.5,0.5,0.5", spec, ok, err)
+	}
+	if out, err := train(filepath.Join(dir, "m5.onnx"), first, "--mean", "0.5,0.4,0.45"); err != nil || bytes.Contains(out, []byte("replaces part")) {
+		t.Errorf("a flag equal to the recorded value is reported as a replacement (%v):\n%s", err, out)
+	}
+
 	m, err := onnximport.Load(first)
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +336,7 @@ func TestTrainReadsRecordedPreprocessing(t *testing.T) {
 	if err := m.Save(bad); err != nil {
 		t.Fatal(err)
 	}
-	out, err := train(filepath.Join(dir, "m3.onnx"), bad)
+	out, err = train(filepath.Join(dir, "m3.onnx"), bad)
 	if err == nil || !bytes.Contains(out, []byte("train: --model: "+bad+": preprocess: metadata "+preprocess.MetadataKey)) {
 		t.Fatalf("train on a bad recorded spec: %v\n%s", err, out)
 	}
