@@ -126,10 +126,18 @@ func fillNormalChunks[T float](x []T, seeds [][2]uint64, lo, hi int, mean, scale
 		}
 	}
 	for ; c < hi; c++ {
-		g := newPCGNormal(seeds[c][0], seeds[c][1])
+		h, l := seeds[c][0], seeds[c][1]
 		part := x[c*noiseChunk : min((c+1)*noiseChunk, len(x))]
 		for i := range part {
-			part[i] = T(mean + scale*g.norm())
+			var u uint64
+			h, l, u = pcgStep(h, l)
+			v, ok := zigFast(u)
+			if !ok {
+				g := pcgNormal{h, l}
+				v = g.normSlow(u)
+				h, l = g.hi, g.lo
+			}
+			part[i] = T(mean + scale*v)
 		}
 	}
 }
