@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/xreg-onnx/xreg-onnx/internal/blas"
+	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
 )
 
 // TestVersionKernels: `version` names the BLAS the binary really selected (internal/blas checks
@@ -15,8 +16,9 @@ func TestVersionKernels(t *testing.T) {
 		t.Fatalf("version: %v\n%s", err, out)
 	}
 	s := string(out)
-	conv := map[string]string{"openblas": "conv oneDNN", "gonum": "conv im2col + gemm (Go)"}[blas.Name]
-	for _, want := range []string{"xreg-onnx " + version, "BLAS " + blas.Name, conv, "BatchNorm "} {
+	// The kernels line of this build (oneDNN or Go convolutions: default, nodnnl, purego).
+	kern := "kernels: " + kernels.Backend()
+	for _, want := range []string{"xreg-onnx " + version, "BLAS " + blas.Name, kern, "conv ", "BatchNorm "} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
