@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -19,15 +20,33 @@ import (
 // largest single pass, not the sum. The roots of a net (outputs, loss, gradients) keep buffers of
 // their own, valid until the net's next Forward. An Arena is safe for concurrent use.
 type Arena struct {
-	mu    sync.Mutex
-	free  map[tensor.Dtype][]any // free backing slices ([]float32, []float64) sorted by capacity
-	bytes int64                  // total allocated by the arena
+	mu sync.Mutex
+	// free are the free chunks of each element type, sorted by size; at and end index them by
+	// where they start and end in their allocation, to merge neighbours.
+	free    map[tensor.Dtype][]chunk
+	at, end map[chunkPos]chunk
+	lent    map[unsafe.Pointer]chunk // by the address of the chunk's first element
+	allocs  int
+	bytes   int64 // total allocated by the arena
 	// poison fills every lent buffer with NaN (tests: catches an op that reads what it did not write).
 	poison bool
 }
 
+// chunk is a span of one allocation (base: a []float32 or []float64) of the arena.
+type chunk struct {
+	dt     tensor.Dtype
+	base   any
+	alloc  int // which allocation
+	off, n int
+}
+
+type chunkPos struct{ alloc, pos int }
+
 // NewArena returns an empty arena.
-func NewArena() *Arena { return &Arena{free: map[tensor.Dtype][]any{}, poison: poisonArenas} }
+func NewArena() *Arena {
+	return &Arena{free: map[tensor.Dtype][]chunk{}, at: map[chunkPos]chunk{}, end: map[chunkPos]chunk{},
+		lent: map[unsafe.Pointer]chunk{}, poison: poisonArenas}
+}
 
 // poisonArenas makes NewArena's arenas fill every lent buffer with NaN (set by the package's tests).
 var poisonArenas bool
@@ -43,92 +62,132 @@ func (a *Arena) Bytes() int64 {
 // The package's tests lend every value (1).
 var minLend = 1024
 
-// maxSlack bounds the size of a free buffer a value may take, relative to the value's: a buffer
-// much larger than the value would be missing when a value of its size comes (measured: taking the
-// smallest buffer that fits, whatever its size, held 1.3–2.1× the memory of taking one within 25 %
-// on resnet18, vgg11-bn and mobilenet-v2).
-const maxSlack = 1.25
+// chunkAlign is the granularity of chunks in elements (64 bytes of float32), so that every lent
+// buffer starts on a cache line of its allocation.
+const chunkAlign = 16
 
-// get returns a tensor of the given shape and element type backed by a free buffer of at least its
-// size and at most maxSlack times it (the smallest such), or a new one.
+// get returns a tensor of the given shape and element type backed by a chunk of a free span — the
+// smallest free span that holds it, split when larger (best fit; freed chunks merge with free
+// neighbours, so a span freed by large values serves several smaller ones and back) — or by a new
+// allocation.
 func (a *Arena) get(dt tensor.Dtype, shape tensor.Shape) (*tensor.Dense, error) {
-	n := shape.TotalSize()
-	a.mu.Lock()
-	list := a.free[dt]
-	i := sort.Search(len(list), func(i int) bool { return capOf(list[i]) >= n })
-	var s any
-	if i < len(list) && float64(capOf(list[i])) <= maxSlack*float64(n) {
-		s = list[i]
-		a.free[dt] = append(list[:i], list[i+1:]...)
-	}
-	a.mu.Unlock()
-	var d *tensor.Dense
-	switch dt {
-	case tensor.Float32:
-		b, _ := s.([]float32)
-		if b == nil {
-			b = make([]float32, n)
-			a.account(4 * n)
-		}
-		if a.poison {
-			fillNaN(b)
-		}
-		d = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(b[:n]))
-	case tensor.Float64:
-		b, _ := s.([]float64)
-		if b == nil {
-			b = make([]float64, n)
-			a.account(8 * n)
-		}
-		if a.poison {
-			fillNaN(b)
-		}
-		d = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(b[:n]))
-	default:
+	if dt != tensor.Float32 && dt != tensor.Float64 {
 		return nil, fmt.Errorf("executor: arena: element type %v is not supported", dt)
 	}
+	m := shape.TotalSize()
+	n := (m + chunkAlign - 1) / chunkAlign * chunkAlign
+	a.mu.Lock()
+	list := a.free[dt]
+	i := sort.Search(len(list), func(i int) bool { return list[i].n >= n })
+	var c chunk
+	if i < len(list) {
+		c = list[i]
+		a.unfree(c)
+		if c.n > n {
+			a.insertFree(chunk{dt: dt, base: c.base, alloc: c.alloc, off: c.off + n, n: c.n - n})
+			c.n = n
+		}
+	} else {
+		c = chunk{dt: dt, alloc: a.allocs, n: n}
+		a.allocs++
+		if dt == tensor.Float32 {
+			c.base = make([]float32, n)
+			a.bytes += int64(4 * n)
+		} else {
+			c.base = make([]float64, n)
+			a.bytes += int64(8 * n)
+		}
+	}
+	var d *tensor.Dense
+	switch b := c.base.(type) {
+	case []float32:
+		s := b[c.off : c.off+m : c.off+m]
+		a.lent[unsafe.Pointer(unsafe.SliceData(s))] = c
+		if a.poison {
+			fillNaN(s)
+		}
+		d = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s))
+	case []float64:
+		s := b[c.off : c.off+m : c.off+m]
+		a.lent[unsafe.Pointer(unsafe.SliceData(s))] = c
+		if a.poison {
+			fillNaN(s)
+		}
+		d = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s))
+	}
+	a.mu.Unlock()
 	return d, nil
 }
 
-func (a *Arena) account(n int) {
-	a.mu.Lock()
-	a.bytes += int64(n)
-	a.mu.Unlock()
-}
-
-// put takes back the backing buffer of d, which nothing may use afterwards.
+// put takes back the buffer of d, which nothing may use afterwards: a chunk the arena lent, or a
+// buffer an op allocated itself, which the arena adopts.
 func (a *Arena) put(d *tensor.Dense) {
 	if d == nil {
 		return
 	}
-	var s any
+	var p unsafe.Pointer
+	var c chunk
 	switch b := d.Data().(type) {
 	case []float32:
-		s = b[:cap(b)]
+		if len(b) == 0 {
+			return
+		}
+		p = unsafe.Pointer(unsafe.SliceData(b))
+		c = chunk{dt: tensor.Float32, base: b[:len(b):len(b)], n: len(b)}
 	case []float64:
-		s = b[:cap(b)]
+		if len(b) == 0 {
+			return
+		}
+		p = unsafe.Pointer(unsafe.SliceData(b))
+		c = chunk{dt: tensor.Float64, base: b[:len(b):len(b)], n: len(b)}
 	default:
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	list := a.free[d.Dtype()]
-	c := capOf(s)
-	i := sort.Search(len(list), func(i int) bool { return capOf(list[i]) >= c })
-	list = append(list, nil)
-	copy(list[i+1:], list[i:])
-	list[i] = s
-	a.free[d.Dtype()] = list
+	if lent, ok := a.lent[p]; ok {
+		delete(a.lent, p)
+		c = lent
+	} else {
+		c.alloc = a.allocs
+		a.allocs++
+		a.bytes += int64(c.n) * int64(c.dt.Size())
+	}
+	a.insertFree(c)
 }
 
-func capOf(s any) int {
-	switch b := s.(type) {
-	case []float32:
-		return cap(b)
-	case []float64:
-		return cap(b)
+// insertFree adds a free chunk, merged with the free chunks on either side of it.
+func (a *Arena) insertFree(c chunk) {
+	if l, ok := a.end[chunkPos{c.alloc, c.off}]; ok {
+		a.unfree(l)
+		c.off, c.n = l.off, l.n+c.n
 	}
-	return 0
+	if r, ok := a.at[chunkPos{c.alloc, c.off + c.n}]; ok {
+		a.unfree(r)
+		c.n += r.n
+	}
+	list := a.free[c.dt]
+	i := sort.Search(len(list), func(i int) bool { return list[i].n >= c.n })
+	list = append(list, chunk{})
+	copy(list[i+1:], list[i:])
+	list[i] = c
+	a.free[c.dt] = list
+	a.at[chunkPos{c.alloc, c.off}] = c
+	a.end[chunkPos{c.alloc, c.off + c.n}] = c
+}
+
+// unfree removes a chunk from the free chunks.
+func (a *Arena) unfree(c chunk) {
+	list := a.free[c.dt]
+	i := sort.Search(len(list), func(i int) bool { return list[i].n >= c.n })
+	for ; i < len(list) && list[i].n == c.n; i++ {
+		if list[i].alloc == c.alloc && list[i].off == c.off {
+			a.free[c.dt] = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	delete(a.at, chunkPos{c.alloc, c.off})
+	delete(a.end, chunkPos{c.alloc, c.off + c.n})
 }
 
 func fillNaN[T float](b []T) {

@@ -285,3 +285,38 @@ func TestArenaLazyNoise(t *testing.T) {
 		})
 	}
 }
+
+// TestArenaSplitsAndMerges: a freed buffer serves smaller values side by side without overlap, and
+// once they are back it serves a value of its full size again, all without new memory.
+func TestArenaSplitsAndMerges(t *testing.T) {
+	a := NewArena()
+	big, err := a.get(tensor.Float32, tensor.Shape{64, 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.put(big)
+	want := a.Bytes()
+	x, _ := a.get(tensor.Float32, tensor.Shape{32, 64})
+	y, _ := a.get(tensor.Float32, tensor.Shape{2000})
+	xs, ys := x.Float32s(), y.Float32s()
+	for i := range xs {
+		xs[i] = 1
+	}
+	for i := range ys {
+		ys[i] = 2
+	}
+	for i, v := range xs {
+		if v != 1 {
+			t.Fatalf("x[%d] = %v after y was written: the two overlap", i, v)
+		}
+	}
+	if got := a.Bytes(); got != want {
+		t.Errorf("two halves took %d bytes, the freed buffer had %d", got, want)
+	}
+	a.put(y)
+	a.put(x)
+	z, _ := a.get(tensor.Float32, tensor.Shape{4096})
+	if got := a.Bytes(); got != want || len(z.Float32s()) != 4096 {
+		t.Errorf("after the halves came back, a full-size value took %d bytes (had %d): not merged", got, want)
+	}
+}
