@@ -69,7 +69,7 @@ ALLOWED_OPS = frozenset(
 
 def write_atomic(path, data):
     """Writes bytes to path through a temporary file in the same folder and a rename."""
-    folder = os.path.dirname(path)
+    folder = os.path.dirname(path) or "."  # a bare file name: the current folder
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
