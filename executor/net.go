@@ -153,10 +153,10 @@ func Build(m *onnximport.Model, opt BuildOptions) (*Net, error) {
 		}
 		f, ok := opBuilders[n.OpType]
 		if !ok {
-			return nil, fmt.Errorf("executor: %v: op %s has no Gorgonia builder", n, n.OpType)
+			return nil, fmt.Errorf("executor: %v: op %s has no Gorgonia builder (model opset %d)", n, n.OpType, m.Opset)
 		}
 		if err := f(b, n); err != nil {
-			return nil, fmt.Errorf("executor: %w", err)
+			return nil, fmt.Errorf("executor: %w (model opset %d)", err, m.Opset)
 		}
 	}
 	for _, out := range m.Graph.Outputs {

@@ -65,7 +65,7 @@ func TestBadModels(t *testing.T) {
 		{"truncated", fixture[:len(fixture)/2], []string{"not an ONNX model"}},
 		{"text file", []byte("hello, this is not a model\n"), []string{"not an ONNX model"}},
 		{"no graph", edit(func(m *onnxpb.ModelProto) { m.Graph = nil }), []string{"not an ONNX model", "no graph"}},
-		{"unknown op", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[0].OpType = sp("FancyOp") }), []string{`node "relu"`, "FancyOp is not supported"}},
+		{"unknown op", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[0].OpType = sp("FancyOp") }), []string{`node "relu"`, "FancyOp is not supported", "(model opset "}},
 		{"custom domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[0].Domain = sp("com.microsoft") }), []string{`node "relu"`, `domain "com.microsoft"`}},
 		{"opset too old", edit(func(m *onnxpb.ModelProto) { m.OpsetImport[0].Version = ptr(int64(6)) }), []string{"opset 6 is not supported", "7–21"}},
 		{"opset too new", edit(func(m *onnxpb.ModelProto) { m.OpsetImport[0].Version = ptr(int64(30)) }), []string{"opset 30 is not supported"}},
@@ -87,7 +87,7 @@ func TestBadModels(t *testing.T) {
 		{"bilinear Resize", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Node[0].OpType = sp("Resize")
 			m.Graph.Node[0].Attribute = []*onnxpb.AttributeProto{{Name: sp("mode"), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte("linear")}}
-		}), []string{`node "relu"`, "Resize", `mode="linear"`, "nearest"}},
+		}), []string{`node "relu"`, "Resize", `mode="linear"`, "nearest", "(model opset "}},
 		{"op too new for opset", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[0].OpType = sp("LayerNormalization") }), []string{"needs opset ≥ 17"}},
 		{"external data", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = []*onnxpb.TensorProto{{Name: sp("w"), DataType: ptr(int32(1)), Dims: []int64{2},

@@ -58,9 +58,9 @@ func buildGraph(gp *onnxpb.GraphProto, opset int64) (g *Graph, unsupported []err
 			return nil, nil, err
 		}
 		if err := adaptNode(g, n, opset); err != nil {
-			unsupported = append(unsupported, err)
+			unsupported = append(unsupported, fmt.Errorf("%w (model opset %d)", err, opset))
 		} else if err := checkNode(n, opset); err != nil {
-			unsupported = append(unsupported, err)
+			unsupported = append(unsupported, fmt.Errorf("%w (model opset %d)", err, opset))
 		}
 		for _, out := range n.Outputs {
 			if out == "" {
