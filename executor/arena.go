@@ -9,6 +9,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/kernels"
 )
 
 // Arena lends output buffers to the ops of one or more Nets. A pooled Net (the default; see
@@ -197,6 +199,28 @@ func fillNaN[T float](b []T) {
 	}
 }
 
+// Lend lends n elements of type dt as scratch memory for one run of an op (kernels.Lender): a
+// chunk as for a value; nil for an element type the arena does not hold.
+func (a *Arena) Lend(dt tensor.Dtype, n int) *tensor.Dense {
+	d, err := a.get(dt, tensor.Shape{n})
+	if err != nil {
+		return nil
+	}
+	return d
+}
+
+// Return takes back what Lend lent.
+func (a *Arena) Return(d *tensor.Dense) { a.put(d) }
+
+var _ kernels.Lender = (*Arena)(nil)
+
+// scratchUser is implemented by ops that can take their scratch memory (oneDNN's reordered
+// copies and scratchpad, im2col columns) from a lender for the span of each run: a pooled net's
+// ops take it from the net's arena instead of each keeping its own between runs.
+type scratchUser interface {
+	SetLender(l kernels.Lender)
+}
+
 // outputSwapper is implemented by the ops of this package and of internal/kernels: SwapOutput
 // installs a lent output buffer and returns the previous one.
 type outputSwapper interface {
@@ -208,6 +232,16 @@ type outputSwapper interface {
 // argmax record): a schedule runs them after those ops.
 type stateReader interface {
 	ReadsStateOf() []gorgonia.Op
+}
+
+// stateLender is implemented by ops that keep state for other ops (stateReader) and can take its
+// buffer from an arena (a max pooling's argmax record): a pooled net lends it, float32 elements of
+// StateShape, from just before the op runs to just after the last step that reads the state (the
+// op itself where none does), instead of the op keeping it for the whole run. SwapState installs a
+// buffer (nil: none) and returns the one the op no longer references.
+type stateLender interface {
+	StateShape() tensor.Shape
+	SwapState(d *tensor.Dense) *tensor.Dense
 }
 
 // ReadsStateOf: the gradient reads the probabilities of the forward pass (mcNLLOp.probs, mean),
@@ -229,8 +263,11 @@ type step struct {
 	swap outputSwapper
 	pre  gorgonia.UsePreallocDoer
 	// release lists the steps whose buffers go back to the arena after this step ran; fillLeaves
-	// and dropLeaves the lazy leaves lent before it runs and given back after.
+	// and dropLeaves the lazy leaves lent before it runs and given back after; state is the op's
+	// stateLender when its state is lent, dropState the steps whose state goes back after this one.
 	release                []int
+	state                  stateLender
+	dropState              []int
 	fillLeaves, dropLeaves []int
 	val                    gorgonia.Value
 	lent                   *tensor.Dense
@@ -338,6 +375,12 @@ func newSchedule(roots gorgonia.Nodes, arena *Arena, lazy ...*gorgonia.Node) (*s
 			}
 		}
 		s.swap, s.pre = swap, pre
+		if l, ok := s.op.(stateLender); ok && l.StateShape().TotalSize() > 0 {
+			s.state = l
+		}
+		if u, ok := s.op.(scratchUser); ok && arena != nil {
+			u.SetLender(arena)
+		}
 		shape := n.Shape()
 		s.lend = !s.root && (swap != nil || pre != nil) && shape.Dims() > 0 && shape.TotalSize() >= minLend
 		index[n] = len(p.steps)
@@ -378,6 +421,28 @@ func newSchedule(roots gorgonia.Nodes, arena *Arena, lazy ...*gorgonia.Node) (*s
 			p.lazy = append(p.lazy, l)
 			p.steps[l.first].fillLeaves = append(p.steps[l.first].fillLeaves, k)
 			p.steps[l.last].dropLeaves = append(p.steps[l.last].dropLeaves, k)
+		}
+	}
+	// A lent state goes back after the last step that reads it.
+	stateLast := map[gorgonia.Op]int{}
+	for i, s := range p.steps {
+		if s.state != nil {
+			stateLast[s.op] = i
+		}
+	}
+	for i, s := range p.steps {
+		if r, ok := s.op.(stateReader); ok {
+			for _, op := range r.ReadsStateOf() {
+				if j, ok := stateLast[op]; ok {
+					stateLast[op] = max(j, i)
+				}
+			}
+		}
+	}
+	for j, s := range p.steps {
+		if s.state != nil {
+			k := stateLast[s.op]
+			p.steps[k].dropState = append(p.steps[k].dropState, j)
 		}
 	}
 	for j := range p.steps {
@@ -421,6 +486,9 @@ func (p *schedule) run() error {
 		}
 		for _, j := range s.release {
 			p.giveBack(&p.steps[j])
+		}
+		for _, j := range s.dropState {
+			p.arena.put(p.steps[j].state.SwapState(nil))
 		}
 		for _, k := range s.dropLeaves {
 			p.arena.put(p.lazy[k].d)
@@ -469,6 +537,13 @@ func pinnedLeaf(steps []step, node *gorgonia.Node) bool {
 
 func (p *schedule) exec(s *step) error {
 	var err error
+	if s.state != nil {
+		d, err := p.arena.get(tensor.Float32, s.state.StateShape())
+		if err != nil {
+			return err
+		}
+		p.arena.put(s.state.SwapState(d))
+	}
 	s.lent = nil
 	if s.lend {
 		if s.lent, err = p.arena.get(s.node.Dtype(), s.node.Shape()); err != nil {

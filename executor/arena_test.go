@@ -114,8 +114,61 @@ func TestArenaSharedNets(t *testing.T) {
 						t.Errorf("%v (op %T) keeps a buffer of its own: give the op a SwapOutput method (internal/kernels/lend.go, executor.opBase)", s.node.Name(), s.op)
 					}
 				}
+				checkLentState(t, net)
 			}
 		})
+	}
+}
+
+// checkLentState checks, after a net's Forward, that its ops keep no scratch memory and no state
+// of their own between runs: the convolutions' scratch (kernels.Lender) and the max poolings'
+// argmax records are lent by the arena, each record from its forward op to the gradient op that
+// reads it (the forward op itself in a net without gradients), and all of it is back.
+func checkLentState(t *testing.T, net *Net) {
+	t.Helper()
+	steps := net.exec.sched.steps
+	for i, s := range steps {
+		if u, ok := s.op.(interface{ HeldScratch() int }); ok {
+			if n := u.HeldScratch(); n != 0 {
+				t.Errorf("%v (op %v) keeps %d elements of scratch between runs", s.node.Name(), s.op, n)
+			}
+		}
+		l, ok := s.op.(stateLender)
+		if !ok {
+			continue
+		}
+		if s.state == nil {
+			t.Errorf("%v (op %v): its state is not lent", s.node.Name(), s.op)
+			continue
+		}
+		// The step that gives the state back: the last reader, or the op itself.
+		want := i
+		for k, r := range steps {
+			if sr, ok := r.op.(stateReader); ok {
+				for _, op := range sr.ReadsStateOf() {
+					if op == s.op {
+						want = max(want, k)
+					}
+				}
+			}
+		}
+		at := -1
+		for k, r := range steps {
+			for _, j := range r.dropState {
+				if j == i {
+					at = k
+				}
+			}
+		}
+		if at != want {
+			t.Errorf("%v (op %v): its state goes back after step %d, want %d (its last reader)", s.node.Name(), s.op, at, want)
+		}
+		if net.Grads != nil && want == i {
+			t.Errorf("%v (op %v): no gradient op reads its state in a training net", s.node.Name(), s.op)
+		}
+		if d := l.SwapState(nil); d != nil {
+			t.Errorf("%v (op %v) still holds its lent state after the pass", s.node.Name(), s.op)
+		}
 	}
 }
 

@@ -82,6 +82,7 @@ func main() {
 		setupOnly = flag.Bool("setup-only", false, "with -speed: stop where the first training step would begin and report the start-up time (setup_s) alone")
 		epochEval = flag.Bool("epoch-eval", false, "with -speed: run the per-epoch evaluation too, as a real run does, on a regularization set of max(batch, 256) examples (its peak RSS)")
 		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the -speed run (pprof) to this file")
+		memprof   = flag.String("memprofile", "", "write a heap profile (pprof; Go memory in use) at the end of the -speed run's last step to this file")
 		kernelsF  = flag.Bool("kernels", false, "print which kernels this binary has and exit")
 	)
 	flag.Parse()
@@ -90,7 +91,7 @@ func main() {
 		return
 	}
 	if *speed != "" {
-		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof, *regBN, *setupOnly, *epochEval); err != nil {
+		if err := runSpeed(*speed, *batch, *steps, *threads, *cpuprof, *memprof, *regBN, *setupOnly, *epochEval); err != nil {
 			fail(err)
 		}
 		return

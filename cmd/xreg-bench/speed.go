@@ -46,7 +46,7 @@ type speedRecord struct {
 // stops where the first step would begin and reports the start-up alone (steps unused). regBN is
 // TrainConfig.RegBatchNorm. epochEval runs the per-epoch evaluation
 // after the last step, as a real run does, on a regularization set of max(batch, 256) examples.
-func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, setupOnly, epochEval bool) error {
+func runSpeed(path string, batch, steps, threads int, cpuprofile, memprofile, regBN string, setupOnly, epochEval bool) error {
 	if threads > 0 {
 		runtime.GOMAXPROCS(threads)
 	}
@@ -111,6 +111,9 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, 
 			},
 			OnStep: func(xreg.Progress) error {
 				marks, cpu = append(marks, time.Now()), append(cpu, cpuSeconds())
+				if memprofile != "" && len(marks) == steps {
+					return writeHeapProfile(memprofile)
+				}
 				return nil
 			}}},
 	})
@@ -151,6 +154,21 @@ func runSpeed(path string, batch, steps, threads int, cpuprofile, regBN string, 
 		PhiCold:     len(marks) < 4,
 	}
 	return json.NewEncoder(os.Stdout).Encode(rec)
+}
+
+// writeHeapProfile writes the memory in use on the Go heap, after a collection, as a pprof heap
+// profile (go tool pprof -sample_index=inuse_space).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // errSetupOnly stops xreg.Train where the first step would begin (-setup-only).

@@ -114,6 +114,7 @@ func (op *convOp) DiffWRT(n int) []bool   { return allTrue(n) }
 func (op *convOp) shapes() []tensor.Shape { return shapesOf(op.xs, op.ws, op.bs) }
 
 func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	defer op.s.release()
 	return do(op, vs, convForward[float32], convForward[float64], op.shapes()...)
 }
 
@@ -153,7 +154,7 @@ func convForward[T Float](op *convOp, in []*tensor.Dense) *tensor.Dense {
 			args, batched = append(args, any(b).([]float32)), append(batched, false)
 		}
 		args, batched = append(args, any(y).([]float32)), append(batched, true)
-		if dnnlConvRun(&op.dn, &op.convCfg, 0, args, batched, nil) {
+		if dnnlConvRun(&op.dn, &op.convCfg, 0, args, batched, &op.s, nil) {
 			return out
 		}
 	}
@@ -227,6 +228,7 @@ func (op *convGradOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op *convGradOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op *convGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	defer op.s.release()
 	in, _ := op.shapes()
 	if op.wrtWeight {
 		return do(op, vs, convGradWeight[float32], convGradWeight[float64], in...)
@@ -239,7 +241,7 @@ func convGradInput[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 	out, dx := output[T](&op.ob, op.xs, !op.pointwise)
 	if dyf, ok := any(dy).([]float32); ok {
 		args := [][]float32{dyf, any(w).([]float32), any(dx).([]float32)}
-		if dnnlConvRun(&op.dn, &op.convCfg, 1, args, []bool{true, false, true}, nil) {
+		if dnnlConvRun(&op.dn, &op.convCfg, 1, args, []bool{true, false, true}, &op.s, nil) {
 			return out
 		}
 		clear(dx)
@@ -295,7 +297,7 @@ func convGradWeight[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 		dwf := any(dw).([]float32)
 		var parts [][]float32
 		args := [][]float32{xf, any(dy).([]float32), dwf}
-		if dnnlConvRun(&op.dn, &op.convCfg, 2, args, []bool{true, true, false}, func(nw int) [][]float32 {
+		if dnnlConvRun(&op.dn, &op.convCfg, 2, args, []bool{true, true, false}, &op.s, func(nw int) [][]float32 {
 			parts = make([][]float32, nw)
 			parts[0] = dwf
 			for i := 1; i < nw; i++ {

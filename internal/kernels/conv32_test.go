@@ -38,20 +38,9 @@ func TestConvFloat32FiniteDifferences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := gorgonia.NewGraph()
-			x := gorgonia.NodeFromAny(g, randDense(tensor.Float32, tt.x...), gorgonia.WithName("x"))
-			w := gorgonia.NodeFromAny(g, randDense(tensor.Float32, tt.w...), gorgonia.WithName("w"))
-			y, err := Conv(x, w, nil, tt.win, tt.group)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := gorgonia.NodeFromAny(g, randDense(tensor.Float32, y.Shape()...), gorgonia.WithName("r"))
-			loss := gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.HadamardProd(y, r))))
-			grads, err := gorgonia.Grad(loss, x, w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vm := gorgonia.NewTapeMachine(g)
+			c := newConvLoss(t, tensor.Float32, tt.x, tt.w, tt.win, tt.group)
+			x, w, y, loss, grads := c.x, c.w, c.y, c.loss, c.grads
+			vm := gorgonia.NewTapeMachine(c.g)
 			defer vm.Close()
 			run := func() float64 {
 				vm.Reset()

@@ -24,7 +24,10 @@ static int xinit(void) {
 // One primitive with its arguments: each argument has a memory in the caller's plain layout
 // (user, its data handle set on every call) and, where the primitive prefers another layout, a
 // memory in that layout (mem) with a reorder between them. The reordered copies live in a scratch
-// arena per worker slot, shared by every primitive (ops run one at a time on a slot).
+// arena per worker slot, shared by every primitive (ops run one at a time on a slot). So does the
+// primitive's scratchpad (pad, of pads bytes): the primitives are created with a user scratchpad,
+// since this oneDNN build (DNNL_ENABLE_CONCURRENT_EXEC) would otherwise allocate one per primitive
+// when it is created and keep it for the primitive's life.
 typedef struct {
 	dnnl_primitive_t prim;
 	dnnl_stream_t stream;
@@ -33,10 +36,23 @@ typedef struct {
 	dnnl_memory_t user[XMAX], mem[XMAX];
 	dnnl_primitive_t reorder[XMAX];
 	size_t size[XMAX];
+	dnnl_memory_t pad;
+	size_t pads;
 } xprim;
 
-static void *xarena[XWORKERS][XMAX];
-static size_t xcap[XWORKERS][XMAX];
+static void *xarena[XWORKERS][XMAX + 1];
+static size_t xcap[XWORKERS][XMAX + 1];
+
+// xslot returns the scratch buffer j of worker slot s, grown to at least size bytes; NULL when
+// it cannot be allocated.
+static void *xslot(int s, int j, size_t size) {
+	if (xcap[s][j] < size) {
+		free(xarena[s][j]);
+		xarena[s][j] = aligned_alloc(64, (size + 63) / 64 * 64);
+		xcap[s][j] = xarena[s][j] ? size : 0;
+	}
+	return xarena[s][j];
+}
 
 static int xarg(xprim *p, int arg, const dnnl_memory_desc_t *umd, const dnnl_memory_desc_t *pmd, int out) {
 	int i = p->n++;
@@ -63,6 +79,7 @@ static void xfree(xprim *p) {
 		if (p->mem[i] && p->mem[i] != p->user[i]) dnnl_memory_destroy(p->mem[i]);
 		if (p->user[i]) dnnl_memory_destroy(p->user[i]);
 	}
+	if (p->pad) dnnl_memory_destroy(p->pad);
 	if (p->prim) dnnl_primitive_destroy(p->prim);
 	if (p->stream) dnnl_stream_destroy(p->stream);
 	free(p);
@@ -97,8 +114,17 @@ static xprim *xconv(int kind, int slot, int n, int c, int h, int w, int m, int g
 	dnnl_convolution_desc_t fd, od;
 	if (dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
 			&xa, &wa, (kind == 0 && bias) ? &bu : NULL, &ya, st, dl, pa, pz)) goto fail;
+	dnnl_primitive_attr_t attr;
+	if (dnnl_primitive_attr_create(&attr)) goto fail;
+	if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) {
+		dnnl_primitive_attr_destroy(attr);
+		goto fail;
+	}
 	dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-	if (dnnl_primitive_desc_create(&fpd, &fd, NULL, xeng, NULL)) goto fail;
+	if (dnnl_primitive_desc_create(&fpd, &fd, attr, xeng, NULL)) {
+		dnnl_primitive_attr_destroy(attr);
+		goto fail;
+	}
 	if (kind == 0) {
 		pd = fpd;
 		fpd = NULL;
@@ -106,12 +132,14 @@ static xprim *xconv(int kind, int slot, int n, int c, int h, int w, int m, int g
 		int rc = kind == 1
 			? dnnl_dilated_convolution_backward_data_desc_init(&od, dnnl_convolution_direct, &xa, &wa, &ya, st, dl, pa, pz)
 			: dnnl_dilated_convolution_backward_weights_desc_init(&od, dnnl_convolution_direct, &xa, &wa, NULL, &ya, st, dl, pa, pz);
-		if (rc || dnnl_primitive_desc_create(&pd, &od, NULL, xeng, fpd)) {
+		if (rc || dnnl_primitive_desc_create(&pd, &od, attr, xeng, fpd)) {
 			dnnl_primitive_desc_destroy(fpd);
+			dnnl_primitive_attr_destroy(attr);
 			goto fail;
 		}
 		dnnl_primitive_desc_destroy(fpd);
 	}
+	dnnl_primitive_attr_destroy(attr);
 	// Only oneDNN's direct JIT kernels (jit:, jit_1x1:, jit_dw:, brgconv…): its im2col + gemm
 	// ("gemm:jit") and reference fallbacks are no faster than the Go kernels (which then run).
 	const char *impl = NULL;
@@ -121,6 +149,9 @@ static xprim *xconv(int kind, int slot, int n, int c, int h, int w, int m, int g
 		goto fail;
 	}
 	int bad = dnnl_primitive_create(&p->prim, pd) != dnnl_success;
+	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	p->pads = smd ? dnnl_memory_desc_get_size(smd) : 0;
+	if (p->pads > 0) bad = bad || dnnl_memory_create(&p->pad, smd, xeng, DNNL_MEMORY_NONE);
 #define MD(q) dnnl_primitive_desc_query_md(pd, q, 0)
 	switch (kind) {
 	case 0:
@@ -148,22 +179,35 @@ fail:
 	return NULL;
 }
 
-// xexec runs p on the given data pointers (in argument order) in the calling thread.
-static int xexec(xprim *p, void *h0, void *h1, void *h2, void *h3) {
+#define XALIGN(n) (((n) + 63) / 64 * 64)
+
+// xscratch returns the bytes of scratch one execution of p needs: its reordered copies and its
+// scratchpad, each starting on 64 bytes.
+static size_t xscratch(xprim *p) {
+	size_t n = XALIGN(p->pads);
+	for (int i = 0; i < p->n; i++) {
+		if (p->mem[i] != p->user[i]) n += XALIGN(p->size[i]);
+	}
+	return n;
+}
+
+// xexec runs p on the given data pointers (in argument order) in the calling thread. scr, when
+// not NULL, is the scratch of this execution (xscratch bytes from a 64-byte boundary); else the
+// scratch comes from the worker slot's buffers.
+static int xexec(xprim *p, void *h0, void *h1, void *h2, void *h3, void *scr) {
 	omp_set_num_threads(1);
 	void *h[XMAX] = {h0, h1, h2, h3};
-	dnnl_exec_arg_t args[XMAX];
+	dnnl_exec_arg_t args[XMAX + 1];
 	int s = p->slot;
+	char *next = scr;
 	for (int i = 0; i < p->n; i++) {
 		if (dnnl_memory_set_data_handle(p->user[i], h[i])) return 1;
 		if (p->mem[i] != p->user[i]) {
-			if (xcap[s][i] < p->size[i]) {
-				free(xarena[s][i]);
-				xarena[s][i] = aligned_alloc(64, (p->size[i] + 63) / 64 * 64);
-				if (!xarena[s][i]) { xcap[s][i] = 0; return 2; }
-				xcap[s][i] = p->size[i];
-			}
-			if (dnnl_memory_set_data_handle(p->mem[i], xarena[s][i])) return 1;
+			void *b = next;
+			if (next) next += XALIGN(p->size[i]);
+			else b = xslot(s, i, p->size[i]);
+			if (!b) return 2;
+			if (dnnl_memory_set_data_handle(p->mem[i], b)) return 1;
 			if (!p->out[i]) {
 				dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, p->user[i]}, {DNNL_ARG_TO, p->mem[i]}};
 				if (dnnl_primitive_execute(p->reorder[i], p->stream, 2, ra)) return 3;
@@ -172,7 +216,16 @@ static int xexec(xprim *p, void *h0, void *h1, void *h2, void *h3) {
 		args[i].arg = p->arg[i];
 		args[i].memory = p->mem[i];
 	}
-	int st = dnnl_primitive_execute(p->prim, p->stream, p->n, args);
+	int na = p->n;
+	if (p->pad) {
+		void *b = next ? next : xslot(s, XMAX, p->pads);
+		if (!b) return 2;
+		if (dnnl_memory_set_data_handle(p->pad, b)) return 1;
+		args[na].arg = DNNL_ARG_SCRATCHPAD;
+		args[na].memory = p->pad;
+		na++;
+	}
+	int st = dnnl_primitive_execute(p->prim, p->stream, na, args);
 	if (st) return 100 + st;
 	for (int i = 0; i < p->n; i++) {
 		if (p->out[i] && p->mem[i] != p->user[i]) {
@@ -249,7 +302,7 @@ func convWorkers(n, cost int) int {
 // of xconv; outIdx is the argument that is written; parts receives per-worker partial sums when
 // the output is summed over the batch (backward weights). It returns false when oneDNN cannot
 // run this convolution (the caller then uses the Go kernels, on an output it must reset).
-func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []bool, sum func(w int) [][]float32) bool {
+func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []bool, s *scratch, sum func(w int) [][]float32) bool {
 	if d.failed || c.g.rank != 4 || !dnnlReady() {
 		return false
 	}
@@ -283,6 +336,16 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 	if sum != nil {
 		parts = sum(nw)
 	}
+	// With a lender, each worker's reordered copies and scratchpad are lent for this run; without,
+	// they live in the worker slot's buffers, shared by all primitives.
+	scr := make([]unsafe.Pointer, nw)
+	for wk, p := range d.p.prims {
+		if n := int(C.xscratch(p)); n > 0 {
+			if b, ok := lend[float32](s, (n+63)/4+1); ok {
+				scr[wk] = align64(b)
+			}
+		}
+	}
 	errs := make([]C.int, nw)
 	parallel(g.n, nw, func(wk, lo, hi int) {
 		var h [4]unsafe.Pointer
@@ -296,7 +359,7 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 				h[i] = unsafe.Pointer(&a[0])
 			}
 		}
-		errs[wk] = C.xexec(d.p.prims[wk], h[0], h[1], h[2], h[3])
+		errs[wk] = C.xexec(d.p.prims[wk], h[0], h[1], h[2], h[3], scr[wk])
 	})
 	for _, e := range errs {
 		if e != 0 {
@@ -307,6 +370,13 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 		}
 	}
 	return true
+}
+
+// align64 returns the first address in b on a 64-byte boundary (b holds at least 64 bytes more than
+// what is stored from there).
+func align64(b []float32) unsafe.Pointer {
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	return unsafe.Add(p, (64-uintptr(p)%64)%64)
 }
 
 // active reports whether the last run went through oneDNN (for tests).

@@ -8,7 +8,7 @@ const convBackend = "im2col + gemm (Go)"
 // dnnlConv is empty in a pure-Go build: every convolution runs the Go kernels.
 type dnnlConv struct{}
 
-func dnnlConvRun(*dnnlConv, *convCfg, int, [][]float32, []bool, func(int) [][]float32) bool {
+func dnnlConvRun(*dnnlConv, *convCfg, int, [][]float32, []bool, *scratch, func(int) [][]float32) bool {
 	return false
 }
 

@@ -28,7 +28,12 @@
 // Each op owns its output tensor and its scratch buffers (im2col columns, per-worker partial
 // sums) and reuses them on every execution, so a training step allocates almost nothing: like the
 // values of the executor's other ops, a node's value is valid until the op runs again; copy it to
-// keep it. An op must not be executed by two machines at the same time.
+// keep it. An op must not be executed by two machines at the same time. An executor that knows
+// the values' lifetimes lends instead (executor.Arena, lend.go): the output buffer (SwapOutput),
+// the convolutions' scratch for the span of one run (SetLender: oneDNN's reordered copies and
+// scratchpad, im2col columns), and MaxPool's argmax record from the forward op to its gradient
+// (SwapState). Without a lender, oneDNN's reordered copies and scratchpads live in one buffer per
+// worker slot shared by all convolutions (sized to the largest), not one per primitive.
 //
 // # Normalization statistics
 //

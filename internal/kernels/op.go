@@ -220,13 +220,29 @@ func parallel(n, w int, f func(worker, lo, hi int)) {
 }
 
 // scratch holds buffers an op reuses across executions, indexed by slot (typically the worker).
-// Slots are taken before the workers start: buf is not safe for concurrent use.
+// Slots are taken before the workers start: buf is not safe for concurrent use. With a lender
+// (SetLender), the buffers are lent for one execution instead and go back in release, so that an
+// op holds no scratch memory between its runs.
 type scratch struct {
-	bufs []any
+	bufs   []any
+	lender Lender
+	lent   []*tensor.Dense
 }
 
-// buf returns a slice of n elements for slot i (contents undefined).
+// Lender lends scratch memory for the span of one execution of an op (the executor's arena): Lend
+// returns a dense tensor of n elements of type dt (contents undefined), or nil when it cannot;
+// Return takes it back, after which the op no longer references it.
+type Lender interface {
+	Lend(dt tensor.Dtype, n int) *tensor.Dense
+	Return(d *tensor.Dense)
+}
+
+// buf returns a slice of n elements for slot i (contents undefined): lent for this execution when
+// the scratch has a lender, else the slot's own buffer.
 func buf[T Float](s *scratch, i, n int) []T {
+	if b, ok := lend[T](s, n); ok {
+		return b
+	}
 	for len(s.bufs) <= i {
 		s.bufs = append(s.bufs, nil)
 	}
@@ -236,6 +252,68 @@ func buf[T Float](s *scratch, i, n int) []T {
 	b := make([]T, n)
 	s.bufs[i] = b
 	return b
+}
+
+// lend returns n elements lent by the scratch's lender, if it has one that lends them.
+func lend[T Float](s *scratch, n int) ([]T, bool) {
+	if s.lender == nil {
+		return nil, false
+	}
+	d := s.lender.Lend(dtypeOf[T](), n)
+	if d == nil {
+		return nil, false
+	}
+	b, ok := d.Data().([]T)
+	if !ok || len(b) < n {
+		s.lender.Return(d)
+		return nil, false
+	}
+	s.lent = append(s.lent, d)
+	return b[:n], true
+}
+
+// release gives back the buffers lent for this execution.
+func (s *scratch) release() {
+	for i, d := range s.lent {
+		s.lender.Return(d)
+		s.lent[i] = nil
+	}
+	s.lent = s.lent[:0]
+}
+
+// held returns the elements of the buffers the scratch keeps between executions (lent ones
+// included until release).
+func (s *scratch) held() int {
+	n := 0
+	for _, b := range s.bufs {
+		switch b := b.(type) {
+		case []float32:
+			n += len(b)
+		case []float64:
+			n += len(b)
+		}
+	}
+	for _, d := range s.lent {
+		n += d.Shape().TotalSize()
+	}
+	return n
+}
+
+// setLender makes the scratch lend its buffers from l (nil: own them again); it drops the buffers
+// it owned.
+func (s *scratch) setLender(l Lender) {
+	s.lender = l
+	if l != nil {
+		s.bufs = nil
+	}
+}
+
+func dtypeOf[T Float]() tensor.Dtype {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return tensor.Float32
+	}
+	return tensor.Float64
 }
 
 // prod returns the product of the dimensions.

@@ -114,6 +114,8 @@ type maxPoolOp struct {
 	ob outBuf
 	poolCfg
 	mask []int32 // per output: argmax offset in its channel plane, −1 for an empty window
+	// state is the lent buffer that holds mask (SwapState), nil when the op owns it.
+	state *tensor.Dense
 }
 
 var _ gorgonia.SDOp = (*maxPoolOp)(nil)
