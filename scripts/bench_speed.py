@@ -144,14 +144,21 @@ def train_gflop(name):
 
 
 def peak_gflops():
-    """The CPU's float32 peak per core in GFLOP/s, assuming two 256-bit FMA pipes (AVX2: 32 FLOP
-    per cycle, AMD Zen 2/3 and Intel since Haswell) at the clock /proc/cpuinfo reports."""
+    """The CPU's nominal float32 peak per core in GFLOP/s and how it was reckoned: two FMA pipes at
+    the clock /proc/cpuinfo reports, 512 bits wide when the CPU has AVX-512 (64 FLOP per cycle: an
+    upper bound — AMD Zen 4 runs AVX-512 on 256-bit pipes, Zen 5 and Intel server cores on 512-bit
+    ones), else 256 bits (AVX2: 32 FLOP per cycle). Turbo clocks are not counted, so a kernel can
+    exceed it."""
     try:
         with open("/proc/cpuinfo") as f:
-            mhz = next(float(l.split(":")[1]) for l in f if l.startswith("cpu MHz"))
+            info = f.read()
+        mhz = next(float(l.split(":")[1]) for l in info.splitlines() if l.startswith("cpu MHz"))
     except (OSError, StopIteration):
-        return None
-    return 32 * mhz / 1000
+        return None, ""
+    flags = next((l.split(":")[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+    if "avx512f" in flags:
+        return 64 * mhz / 1000, f"two 512-bit FMA pipes (AVX-512) at the reported {mhz:.0f} MHz"
+    return 32 * mhz / 1000, f"two 256-bit FMA pipes (AVX2) at the reported {mhz:.0f} MHz"
 
 
 def torch_worker(args):
@@ -308,7 +315,8 @@ def main():
         torch_worker(args)
         return 0
     if args.flops:
-        print(f"peak float32 GFLOP/s per core (2 FMA pipes at the reported clock): {peak_gflops():.0f}")
+        peak, how = peak_gflops()
+        print(f"nominal peak float32 GFLOP/s per core ({how}): {peak or 0:.0f}")
         for n in (args.models.split(",") if args.models else MODELS):
             print(f"{n}: {train_gflop(n):.2f} GFLOP per training step")
         return 0
@@ -414,8 +422,8 @@ def render(rows, kernels, began, ended, load0, load1, rounds, args):
         "time from its start to the end of its first step (setup + the first step with its warm-up); "
         "the memory-check row (vgg16-bn-224-b32: must fit in 24 GB) is one process per side at one thread count; φ overhead is the time of one φ update (K = 4 noisy passes over a batch) "
         "divided by 30 θ steps (r = 30), in wall time and in CPU time. GFLOP/s counts the multiply-adds of every convolution "
-        "and linear layer, ×2 FLOP, ×3 passes (`bench_speed.py --flops`); the float32 peak of one "
-        f"core is ≈ {peak_gflops() or 0:.0f} GFLOP/s (two AVX2 FMA pipes at the reported clock)."
+        "and linear layer, ×2 FLOP, ×3 passes (`bench_speed.py --flops`); the nominal float32 peak of one "
+        f"core is ≈ {peak_gflops()[0] or 0:.0f} GFLOP/s ({peak_gflops()[1]}; turbo clocks not counted)."
     )
     out.append("")
     out.append(
