@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -38,57 +39,68 @@ func TestConvFloat32FiniteDifferences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newConvLoss(t, tensor.Float32, tt.x, tt.w, tt.win, tt.group)
-			x, w, y, loss, grads := c.x, c.w, c.y, c.loss, c.grads
-			vm := gorgonia.NewTapeMachine(c.g)
-			defer vm.Close()
-			run := func() float64 {
-				vm.Reset()
-				if err := vm.RunAll(); err != nil {
-					t.Fatal(err)
-				}
-				return float64(loss.Value().Data().(float32))
-			}
-			run()
-			analytic := map[string][]float64{"x": f64s(t, grads[0].Value()), "w": f64s(t, grads[1].Value())}
-			if strings.HasPrefix(convBackend, "oneDNN") {
-				var ops []*dnnlConv
-				ops = append(ops, &y.Op().(*convOp).dn)
-				for _, gn := range grads {
-					if op, ok := gn.Op().(*convGradOp); ok {
-						ops = append(ops, &op.dn)
-					}
-				}
-				if len(ops) != 3 {
-					t.Fatalf("found %d convolution ops, want forward and two gradients", len(ops))
-				}
-				for i, d := range ops {
-					if d.active() != tt.onDNNL[i] && !tt.isaDependent[i] {
-						t.Errorf("pass %d of 3 (forward, input gradient, weight gradient): on oneDNN %v, want %v (op %v)", i+1, d.active(), tt.onDNNL[i], []*gorgonia.Node{y, grads[0], grads[1]}[i].Op())
-					}
-				}
-			}
-			const step = 1.0
-			for name, n := range map[string]*gorgonia.Node{"x": x, "w": w} {
-				vals := n.Value().Data().([]float32)
-				worst, at := 0.0, -1
-				for k := 0; k < 24; k++ {
-					i := (k * 7919) % len(vals)
-					orig := vals[i]
-					vals[i] = orig + step
-					up := run()
-					vals[i] = orig - step
-					down := run()
-					vals[i] = orig
-					fd := (up - down) / (2 * step)
-					if e := math.Abs(fd-analytic[name][i]) / (1 + math.Abs(fd)); e > worst {
-						worst, at = e, i
-					}
-				}
-				if worst > 2e-3 {
-					t.Errorf("dL/d%s[%d] = %g differs from central differences by %.3g (relative)", name, at, analytic[name][at], worst)
-				}
+			for _, chunk := range []int{dnnlChunkBytes, 1} {
+				t.Run(fmt.Sprintf("chunk %d bytes", chunk), func(t *testing.T) {
+					defer func(b int) { dnnlChunkBytes = b }(dnnlChunkBytes)
+					dnnlChunkBytes = chunk // 1: oneDNN runs one image at a time
+					testConvFloat32FiniteDifferences(t, tt.x, tt.w, tt.win, tt.group, tt.onDNNL, tt.isaDependent)
+				})
 			}
 		})
+	}
+}
+
+func testConvFloat32FiniteDifferences(t *testing.T, xs, ws []int, win Window, group int, onDNNL, isaDependent [3]bool) {
+	t.Helper()
+	c := newConvLoss(t, tensor.Float32, xs, ws, win, group)
+	x, w, y, loss, grads := c.x, c.w, c.y, c.loss, c.grads
+	vm := gorgonia.NewTapeMachine(c.g)
+	defer vm.Close()
+	run := func() float64 {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return float64(loss.Value().Data().(float32))
+	}
+	run()
+	analytic := map[string][]float64{"x": f64s(t, grads[0].Value()), "w": f64s(t, grads[1].Value())}
+	if strings.HasPrefix(convBackend, "oneDNN") {
+		var ops []*dnnlConv
+		ops = append(ops, &y.Op().(*convOp).dn)
+		for _, gn := range grads {
+			if op, ok := gn.Op().(*convGradOp); ok {
+				ops = append(ops, &op.dn)
+			}
+		}
+		if len(ops) != 3 {
+			t.Fatalf("found %d convolution ops, want forward and two gradients", len(ops))
+		}
+		for i, d := range ops {
+			if d.active() != onDNNL[i] && !isaDependent[i] {
+				t.Errorf("pass %d of 3 (forward, input gradient, weight gradient): on oneDNN %v, want %v (op %v)", i+1, d.active(), onDNNL[i], []*gorgonia.Node{y, grads[0], grads[1]}[i].Op())
+			}
+		}
+	}
+	const step = 1.0
+	for name, n := range map[string]*gorgonia.Node{"x": x, "w": w} {
+		vals := n.Value().Data().([]float32)
+		worst, at := 0.0, -1
+		for k := 0; k < 24; k++ {
+			i := (k * 7919) % len(vals)
+			orig := vals[i]
+			vals[i] = orig + step
+			up := run()
+			vals[i] = orig - step
+			down := run()
+			vals[i] = orig
+			fd := (up - down) / (2 * step)
+			if e := math.Abs(fd-analytic[name][i]) / (1 + math.Abs(fd)); e > worst {
+				worst, at = e, i
+			}
+		}
+		if worst > 2e-3 {
+			t.Errorf("dL/d%s[%d] = %g differs from central differences by %.3g (relative)", name, at, analytic[name][at], worst)
+		}
 	}
 }

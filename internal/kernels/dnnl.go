@@ -272,9 +272,11 @@ var convBackend = func() string {
 
 // dnnlConv holds the oneDNN primitives of one convolution direction, one per worker: the batch
 // is split into equal parts, each run single-threaded by oneDNN in its own goroutine (no OpenMP
-// team, so a loaded machine does not stall on spinning threads).
+// team, so a loaded machine does not stall on spinning threads), in chunks of images whose data
+// fit in dnnlChunkBytes (all of a worker's images where they fit).
 type dnnlConv struct {
 	p      *dnnlPrims
+	sub    int // images per execution (dnnlChunk)
 	failed bool
 }
 
@@ -310,18 +312,19 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 	defer dnnlMu.Unlock()
 	g := &c.g
 	nw := convWorkers(g.n, c.cost())
-	if d.p == nil || len(d.p.prims) != nw {
+	sub := dnnlChunk(g.n/nw, args, batched, g.n)
+	if d.p == nil || len(d.p.prims) != nw || d.sub != sub {
 		if d.p != nil {
 			d.p.free()
 		}
-		d.p = &dnnlPrims{}
+		d.p, d.sub = &dnnlPrims{}, sub
 		runtime.SetFinalizer(d.p, (*dnnlPrims).free)
 		for i := 0; i < nw; i++ {
 			bias := 0
 			if kind == 0 && len(args) == 4 {
 				bias = 1
 			}
-			p := C.xconv(C.int(kind), C.int(i), C.int(g.n/nw), C.int(g.c), C.int(g.h), C.int(g.w), C.int(c.m), C.int(c.group),
+			p := C.xconv(C.int(kind), C.int(i), C.int(sub), C.int(g.c), C.int(g.h), C.int(g.w), C.int(c.m), C.int(c.group),
 				C.int(g.kh), C.int(g.kw), C.int(g.oh), C.int(g.ow), C.int(g.sh), C.int(g.sw), C.int(g.dh), C.int(g.dw),
 				C.int(g.pt), C.int(g.pl), C.int(g.pb), C.int(g.pr), C.int(bias))
 			if p == nil {
@@ -346,20 +349,40 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 			}
 		}
 	}
+	// A worker runs its images in chunks of sub; the weight gradient of each chunk after the
+	// first goes to a buffer of the worker (more), added to its partial sum.
+	var more [][]float32
+	if parts != nil && sub < g.n/nw {
+		more = make([][]float32, nw)
+		for wk := range more {
+			more[wk] = buf[float32](s, nw+wk, len(parts[0]))
+		}
+	}
 	errs := make([]C.int, nw)
 	parallel(g.n, nw, func(wk, lo, hi int) {
-		var h [4]unsafe.Pointer
-		for i, a := range args {
-			if batched[i] {
-				per := len(a) / g.n
-				h[i] = unsafe.Pointer(&a[lo*per])
-			} else if parts != nil && i == len(args)-1 {
-				h[i] = unsafe.Pointer(&parts[wk][0])
-			} else {
-				h[i] = unsafe.Pointer(&a[0])
+		for n0 := lo; n0 < hi && errs[wk] == 0; n0 += sub {
+			var h [4]unsafe.Pointer
+			for i, a := range args {
+				switch {
+				case batched[i]:
+					per := len(a) / g.n
+					h[i] = unsafe.Pointer(&a[n0*per])
+				case parts != nil && i == len(args)-1 && n0 > lo:
+					h[i] = unsafe.Pointer(&more[wk][0])
+				case parts != nil && i == len(args)-1:
+					h[i] = unsafe.Pointer(&parts[wk][0])
+				default:
+					h[i] = unsafe.Pointer(&a[0])
+				}
+			}
+			errs[wk] = C.xexec(d.p.prims[wk], h[0], h[1], h[2], h[3], scr[wk])
+			if parts != nil && n0 > lo {
+				part := parts[wk]
+				for i, v := range more[wk] {
+					part[i] += v
+				}
 			}
 		}
-		errs[wk] = C.xexec(d.p.prims[wk], h[0], h[1], h[2], h[3], scr[wk])
 	})
 	for _, e := range errs {
 		if e != 0 {
@@ -370,6 +393,29 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 		}
 	}
 	return true
+}
+
+// dnnlChunkBytes bounds the batched data (inputs and outputs) of one oneDNN execution where a
+// worker has several images: its reordered copies (blocked layouts) are about that large, and
+// they are lent (or kept per worker slot) for the execution. A variable for tests.
+var dnnlChunkBytes = 32 << 20
+
+// dnnlChunk returns how many of a worker's per images one execution takes: the largest divisor of
+// per whose batched arguments (args with batched set; n images in each) fit in dnnlChunkBytes,
+// at least 1.
+func dnnlChunk(per int, args [][]float32, batched []bool, n int) int {
+	img := 0
+	for i, a := range args {
+		if batched[i] {
+			img += 4 * len(a) / n
+		}
+	}
+	for sub := per; sub > 1; sub-- {
+		if per%sub == 0 && sub*img <= dnnlChunkBytes {
+			return sub
+		}
+	}
+	return 1
 }
 
 // align64 returns the first address in b on a 64-byte boundary (b holds at least 64 bytes more than

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -48,56 +49,65 @@ func TestConvLentScratch(t *testing.T) {
 		{"3x3 pad 1 float64 (Go kernels)", tensor.Float64, []int{4, 8, 10, 10}, []int{16, 8, 3, 3}, Window{Pads: []int{1, 1, 1, 1}}, 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newConvLoss(t, tt.dt, tt.x, tt.w, tt.win, tt.group)
-			y, grads := c.y, c.grads
-			vm := gorgonia.NewTapeMachine(c.g)
-			defer vm.Close()
-			run := func() [][]float64 {
-				vm.Reset()
-				if err := vm.RunAll(); err != nil {
-					t.Fatal(err)
-				}
-				return [][]float64{f64s(t, y.Value()), f64s(t, grads[0].Value()), f64s(t, grads[1].Value())}
+		for _, chunk := range []int{dnnlChunkBytes, 1} {
+			t.Run(fmt.Sprintf("%s, chunk %d bytes", tt.name, chunk), func(t *testing.T) {
+				defer func(b int) { dnnlChunkBytes = b }(dnnlChunkBytes)
+				dnnlChunkBytes = chunk // 1: oneDNN runs one image at a time
+				testConvLentScratch(t, tt.dt, tt.x, tt.w, tt.win, tt.group)
+			})
+		}
+	}
+}
+
+func testConvLentScratch(t *testing.T, dt tensor.Dtype, xs, ws []int, win Window, group int) {
+	t.Helper()
+	c := newConvLoss(t, dt, xs, ws, win, group)
+	y, grads := c.y, c.grads
+	vm := gorgonia.NewTapeMachine(c.g)
+	defer vm.Close()
+	run := func() [][]float64 {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return [][]float64{f64s(t, y.Value()), f64s(t, grads[0].Value()), f64s(t, grads[1].Value())}
+	}
+	want := run()
+	type user interface {
+		SetLender(Lender)
+		HeldScratch() int
+	}
+	ops := []user{y.Op().(*convOp)}
+	for _, gn := range grads {
+		if op, ok := gn.Op().(*convGradOp); ok {
+			ops = append(ops, op)
+		}
+	}
+	if len(ops) != 3 {
+		t.Fatalf("found %d convolution ops, want forward and two gradients", len(ops))
+	}
+	l := &poisonLender{}
+	for _, op := range ops {
+		op.SetLender(l)
+	}
+	for round := 0; round < 2; round++ {
+		got := run()
+		for i, name := range []string{"y", "dx", "dw"} {
+			if !bitsEqual(got[i], want[i]) {
+				t.Errorf("round %d: %s with lent scratch differs (max |diff| %.3g)", round, name, maxAbsDiff(got[i], want[i]))
 			}
-			want := run()
-			type user interface {
-				SetLender(Lender)
-				HeldScratch() int
-			}
-			ops := []user{y.Op().(*convOp)}
-			for _, gn := range grads {
-				if op, ok := gn.Op().(*convGradOp); ok {
-					ops = append(ops, op)
-				}
-			}
-			if len(ops) != 3 {
-				t.Fatalf("found %d convolution ops, want forward and two gradients", len(ops))
-			}
-			l := &poisonLender{}
-			for _, op := range ops {
-				op.SetLender(l)
-			}
-			for round := 0; round < 2; round++ {
-				got := run()
-				for i, name := range []string{"y", "dx", "dw"} {
-					if !bitsEqual(got[i], want[i]) {
-						t.Errorf("round %d: %s with lent scratch differs (max |diff| %.3g)", round, name, maxAbsDiff(got[i], want[i]))
-					}
-				}
-			}
-			if l.lent == 0 {
-				t.Error("no scratch was lent")
-			}
-			if l.returned != l.lent {
-				t.Errorf("%d buffers lent, %d given back", l.lent, l.returned)
-			}
-			for _, op := range ops {
-				if n := op.HeldScratch(); n != 0 {
-					t.Errorf("%v keeps %d elements of scratch between runs", op, n)
-				}
-			}
-		})
+		}
+	}
+	if l.lent == 0 {
+		t.Error("no scratch was lent")
+	}
+	if l.returned != l.lent {
+		t.Errorf("%d buffers lent, %d given back", l.lent, l.returned)
+	}
+	for _, op := range ops {
+		if n := op.HeldScratch(); n != 0 {
+			t.Errorf("%v keeps %d elements of scratch between runs", op, n)
+		}
 	}
 }
 
