@@ -19,6 +19,7 @@ test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags purego ./internal/blas ./internal/kernels ./executor
+	$(GO) test -count=1 -tags nodnnl ./internal/kernels ./executor
 	$(MAKE) --no-print-directory fuzz
 
 # Every fuzz target for FUZZTIME each (make test: 10 s; longer: make fuzz FUZZTIME=10m). A crash
