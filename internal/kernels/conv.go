@@ -297,18 +297,17 @@ func convGradWeight[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 		dwf := any(dw).([]float32)
 		var parts [][]float32
 		args := [][]float32{xf, any(dy).([]float32), dwf}
-		if dnnlConvRun(&op.dn, &op.convCfg, 2, args, []bool{true, true, false}, &op.s, func(nw int) [][]float32 {
+		ok := dnnlConvRun(&op.dn, &op.convCfg, 2, args, []bool{true, true, false}, &op.s, func(nw int) [][]float32 {
 			parts = make([][]float32, nw)
 			parts[0] = dwf
 			for i := 1; i < nw; i++ {
 				parts[i] = buf[float32](&op.s, i, len(dwf))
 			}
 			return parts
-		}) {
-			for _, part := range parts[1:] {
-				for i, v := range part {
-					dwf[i] += v
-				}
+		})
+		if ok {
+			if parts != nil {
+				addParts(dwf, parts[1:])
 			}
 			return out
 		}
@@ -356,12 +355,24 @@ func convGradWeight[T Float](op *convGradOp, in []*tensor.Dense) *tensor.Dense {
 			}
 		}
 	})
-	for _, part := range parts[1:] {
-		for i, v := range part {
-			dw[i] += v
-		}
-	}
+	addParts(dw, parts[1:])
 	return out
+}
+
+// addParts adds the workers' partial sums to dst, in parallel over ranges of elements: each element
+// still adds parts in order (dst + parts[0] + parts[1] + …), the same value at any worker count.
+func addParts[T Float](dst []T, parts [][]T) {
+	if len(parts) == 0 {
+		return
+	}
+	parallel(len(dst), workers(len(dst), len(parts)), func(_, lo, hi int) {
+		d := dst[lo:hi]
+		for _, part := range parts {
+			for i, v := range part[lo:hi] {
+				d[i] += v
+			}
+		}
+	})
 }
 
 // im2row writes the patches of one image's group (cg channels of h×w) into row, a
@@ -542,13 +553,16 @@ func channelSum[T Float](in *tensor.Dense, ob *outBuf, shape tensor.Shape) *tens
 	n, c := s[0], s[1]
 	sp := prod(s[2:])
 	out, y := output[T](ob, shape, false)
-	for ch := 0; ch < c; ch++ {
-		var acc float64
-		for i := 0; i < n; i++ {
-			acc += sum(x[(i*c+ch)*sp : (i*c+ch+1)*sp])
+	// Channels in parallel; each channel's sum is the same at any worker count.
+	parallel(c, workers(c, n*sp), func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			var acc float64
+			for i := 0; i < n; i++ {
+				acc += sum(x[(i*c+ch)*sp : (i*c+ch+1)*sp])
+			}
+			y[ch] = T(acc)
 		}
-		y[ch] = T(acc)
-	}
+	})
 	return out
 }
 

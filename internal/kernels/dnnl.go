@@ -85,10 +85,20 @@ static void xfree(xprim *p) {
 	free(p);
 }
 
+// xmd describes a plain tensor: dense in the given layout, or, with strides, a view of channels
+// of a larger dense tensor.
+static int xmd(dnnl_memory_desc_t *md, int nd, const dnnl_dims_t d, dnnl_format_tag_t tag, const dnnl_dim_t *st) {
+	if (st) return dnnl_memory_desc_init_by_strides(md, nd, d, dnnl_f32, st);
+	return dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32, tag);
+}
+
 // xconv creates a 2-D convolution primitive on plain NCHW tensors: kind 0 forward (args x, w,
-// [b], y), 1 backward data (dy, w, dx), 2 backward weights (x, dy, dw). NULL on failure.
+// [b], y), 1 backward data (dy, w, dx), 2 backward weights (x, dy, dw). With split (groups of 1
+// only), the primitive covers c of cf input channels and m of mf output channels: x, y and w are
+// views of channels of the dense NCHW / OIHW tensors of cf and mf channels. NULL on failure.
 static xprim *xconv(int kind, int slot, int n, int c, int h, int w, int m, int g, int kh, int kw,
-		int oh, int ow, int sh, int sw, int dh, int dw, int pt, int pl, int pb, int pr, int bias) {
+		int oh, int ow, int sh, int sw, int dh, int dw, int pt, int pl, int pb, int pr, int bias,
+		int split, int cf, int mf) {
 	omp_set_num_threads(1);
 	xprim *p = calloc(1, sizeof(xprim));
 	if (!p) return NULL;
@@ -104,9 +114,12 @@ static xprim *xconv(int kind, int slot, int n, int c, int h, int w, int m, int g
 	}
 	dnnl_dims_t st = {sh, sw}, dl = {dh - 1, dw - 1}, pa = {pt, pl}, pz = {pb, pr};
 	dnnl_memory_desc_t xu, yu, wu, bu, xa, ya, wa;
-	if (dnnl_memory_desc_init_by_tag(&xu, 4, xd, dnnl_f32, dnnl_nchw) ||
-		dnnl_memory_desc_init_by_tag(&yu, 4, yd, dnnl_f32, dnnl_nchw) ||
-		dnnl_memory_desc_init_by_tag(&wu, wnd, wd, dnnl_f32, wtag) ||
+	dnnl_dims_t xs = {(dnnl_dim_t)cf * h * w, h * w, w, 1}, ys = {(dnnl_dim_t)mf * oh * ow, oh * ow, ow, 1},
+		ws = {(dnnl_dim_t)cf * kh * kw, kh * kw, kw, 1};
+	if (split && g != 1) return xfree(p), NULL;
+	if (xmd(&xu, 4, xd, dnnl_nchw, split ? xs : NULL) ||
+		xmd(&yu, 4, yd, dnnl_nchw, split ? ys : NULL) ||
+		xmd(&wu, wnd, wd, wtag, split ? ws : NULL) ||
 		dnnl_memory_desc_init_by_tag(&bu, 1, bd, dnnl_f32, dnnl_a) ||
 		dnnl_memory_desc_init_by_tag(&xa, 4, xd, dnnl_f32, dnnl_format_tag_any) ||
 		dnnl_memory_desc_init_by_tag(&ya, 4, yd, dnnl_f32, dnnl_format_tag_any) ||
@@ -273,10 +286,12 @@ var convBackend = func() string {
 // dnnlConv holds the oneDNN primitives of one convolution direction, one per worker: the batch
 // is split into equal parts, each run single-threaded by oneDNN in its own goroutine (no OpenMP
 // team, so a loaded machine does not stall on spinning threads), in chunks of images whose data
-// fit in dnnlChunkBytes (all of a worker's images where they fit).
+// fit in dnnlChunkBytes (all of a worker's images where they fit); or, for late layers (dnnlSplit),
+// the channels are split and each worker runs the whole batch.
 type dnnlConv struct {
 	p      *dnnlPrims
 	sub    int // images per execution (dnnlChunk)
+	split  int // workers splitting channels (dnnlSplit), 0 for a split by images
 	failed bool
 }
 
@@ -313,20 +328,30 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 	g := &c.g
 	nw := convWorkers(g.n, c.cost())
 	sub := dnnlChunk(g.n/nw, args, batched, g.n)
-	if d.p == nil || len(d.p.prims) != nw || d.sub != sub {
+	split := dnnlSplit(c, kind, args, batched)
+	if split > 0 {
+		nw, sub = split, g.n
+	}
+	if d.p == nil || len(d.p.prims) != nw || d.sub != sub || d.split != split {
 		if d.p != nil {
 			d.p.free()
 		}
-		d.p, d.sub = &dnnlPrims{}, sub
+		d.p, d.sub, d.split = &dnnlPrims{}, sub, split
 		runtime.SetFinalizer(d.p, (*dnnlPrims).free)
 		for i := 0; i < nw; i++ {
 			bias := 0
 			if kind == 0 && len(args) == 4 {
 				bias = 1
 			}
-			p := C.xconv(C.int(kind), C.int(i), C.int(sub), C.int(g.c), C.int(g.h), C.int(g.w), C.int(c.m), C.int(c.group),
+			ci, mi := g.c, c.m
+			if split > 0 && kind == 1 {
+				ci = g.c / split
+			} else if split > 0 {
+				mi = c.m / split
+			}
+			p := C.xconv(C.int(kind), C.int(i), C.int(sub), C.int(ci), C.int(g.h), C.int(g.w), C.int(mi), C.int(c.group),
 				C.int(g.kh), C.int(g.kw), C.int(g.oh), C.int(g.ow), C.int(g.sh), C.int(g.sw), C.int(g.dh), C.int(g.dw),
-				C.int(g.pt), C.int(g.pl), C.int(g.pb), C.int(g.pr), C.int(bias))
+				C.int(g.pt), C.int(g.pl), C.int(g.pb), C.int(g.pr), C.int(bias), C.int(min(split, 1)), C.int(g.c), C.int(c.m))
 			if p == nil {
 				d.p.free()
 				d.failed = true
@@ -336,7 +361,7 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 		}
 	}
 	var parts [][]float32
-	if sum != nil {
+	if sum != nil && split == 0 {
 		parts = sum(nw)
 	}
 	// With a lender, each worker's reordered copies and scratchpad are lent for this run; without,
@@ -359,6 +384,91 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 		}
 	}
 	errs := make([]C.int, nw)
+	if split > 0 {
+		// Worker wk runs channels [wk·per, (wk+1)·per) of the split dimension over the whole batch,
+		// writing its own part of the output: no partial sums.
+		unit := splitUnits(c, kind, len(args))
+		per := c.m / split
+		if kind == 1 {
+			per = g.c / split
+		}
+		parallel(nw, nw, func(wk, _, _ int) {
+			var h [4]unsafe.Pointer
+			for i, a := range args {
+				h[i] = unsafe.Pointer(&a[wk*per*unit[i]])
+			}
+			errs[wk] = C.xexec(d.p.prims[wk], h[0], h[1], h[2], h[3], scr[wk])
+		})
+	} else {
+		dnnlBatchRun(d, g, args, batched, parts, more, scr, errs, sub, nw)
+	}
+	for _, e := range errs {
+		if e != 0 {
+			// Not expected after a successful creation; the Go kernels take over for good.
+			d.p.free()
+			d.failed = true
+			return false
+		}
+	}
+	return true
+}
+
+// dnnlSplit returns how many workers split a convolution direction by channels instead of by
+// images (output channels for forward and backward weights, input channels for backward data), 0
+// for a split by images. Channels are split where the weights outweigh the batched data (small
+// images, many channels: late layers), so that each worker reorders and reads only its share of
+// the weights (split by images, every worker reorders all of them, and the weight gradient needs
+// partial sums), in parts of whole 16-channel blocks; groups of 1, data in one execution.
+func dnnlSplit(c *convCfg, kind int, args [][]float32, batched []bool) int {
+	g := &c.g
+	if c.group != 1 || !dnnlSplitOn {
+		return 0
+	}
+	act, wts := 0, 0
+	for i, a := range args {
+		if batched[i] {
+			act += len(a)
+		} else {
+			wts += len(a)
+		}
+	}
+	if wts < act || 4*act > dnnlChunkBytes {
+		return 0
+	}
+	ch := c.m
+	if kind == 1 {
+		ch = g.c
+	}
+	for w := workers(g.n, c.cost()); w >= 2; w-- {
+		if ch%(16*w) == 0 {
+			return w
+		}
+	}
+	return 0
+}
+
+// dnnlSplitOn enables dnnlSplit (a variable for tests).
+var dnnlSplitOn = true
+
+// splitUnits returns, per argument of a direction (in xconv's order; nargs of them), how many
+// elements one channel of the split dimension advances its data.
+func splitUnits(c *convCfg, kind, nargs int) []int {
+	g := &c.g
+	kk := g.kh * g.kw
+	switch kind {
+	case 0: // x, w, [b], y: split output channels
+		if nargs == 4 {
+			return []int{0, g.c * kk, 1, g.oh * g.ow}
+		}
+		return []int{0, g.c * kk, g.oh * g.ow}
+	case 1: // dy, w, dx: split input channels
+		return []int{0, kk, g.h * g.w}
+	}
+	return []int{0, g.oh * g.ow, g.c * kk} // x, dy, dw: split output channels
+}
+
+// dnnlBatchRun runs the workers' primitives, each on its images (in chunks of sub).
+func dnnlBatchRun(d *dnnlConv, g *geom, args [][]float32, batched []bool, parts, more [][]float32, scr []unsafe.Pointer, errs []C.int, sub, nw int) {
 	parallel(g.n, nw, func(wk, lo, hi int) {
 		for n0 := lo; n0 < hi && errs[wk] == 0; n0 += sub {
 			var h [4]unsafe.Pointer
@@ -384,15 +494,6 @@ func dnnlConvRun(d *dnnlConv, c *convCfg, kind int, args [][]float32, batched []
 			}
 		}
 	})
-	for _, e := range errs {
-		if e != 0 {
-			// Not expected after a successful creation; the Go kernels take over for good.
-			d.p.free()
-			d.failed = true
-			return false
-		}
-	}
-	return true
 }
 
 // dnnlChunkBytes bounds the batched data (inputs and outputs) of one oneDNN execution where a
@@ -427,3 +528,6 @@ func align64(b []float32) unsafe.Pointer {
 
 // active reports whether the last run went through oneDNN (for tests).
 func (d *dnnlConv) active() bool { return !d.failed && d.p != nil && len(d.p.prims) > 0 }
+
+// splitRan reports whether the last run split channels over workers (for tests).
+func (d *dnnlConv) splitRan() bool { return d.active() && d.split > 0 }

@@ -16,3 +16,9 @@ func (*dnnlConv) active() bool { return false }
 
 // dnnlChunkBytes is unused in a pure-Go build (tests set it).
 var dnnlChunkBytes = 32 << 20
+
+// dnnlSplitOn is unused in a pure-Go build (tests set it).
+var dnnlSplitOn = true
+
+// splitRan reports whether the last run split channels over workers (never here).
+func (*dnnlConv) splitRan() bool { return false }

@@ -16,6 +16,9 @@
 // dnnl.go) for the forward pass and both backward passes in the default build: the batch is split
 // into GOMAXPROCS equal parts, each run single-threaded by oneDNN in its own goroutine (no OpenMP
 // team), with the tensors reordered to oneDNN's blocked layouts in a shared scratch arena. Where
+// the weights outweigh the batch's data (late layers: small images, many channels), the channels
+// are split instead (output channels; input channels for the input gradient), so that each worker
+// reorders only its share of the weights and the weight gradient needs no partial sums. Where
 // oneDNN offers only its im2col or reference fallbacks, for float64, 1-D convolutions, and in a
 // build with the tag purego (or nodnnl, or without cgo), Conv uses im2col and one BLAS gemm per
 // image and group, writing the output directly in NCHW layout (no transposes); images are spread
