@@ -15,7 +15,7 @@ func dnnlConvRun(*dnnlConv, *convCfg, int, [][]float32, []bool, *scratch, func(i
 func (*dnnlConv) active() bool { return false }
 
 // dnnlChunkBytes is unused in a pure-Go build (tests set it).
-var dnnlChunkBytes = 32 << 20
+var dnnlChunkBytes = 8 << 20
 
 // dnnlSplitOn is unused in a pure-Go build (tests set it).
 var dnnlSplitOn = true
