@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -128,13 +129,26 @@ func formatDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
 }
 
+// maxSigmaListed is the number of noise points up to which the progress lines list σ per point;
+// beyond it (a real network has dozens) they give the mean and range.
+const maxSigmaListed = 6
+
 // formatSigma prints σ per noise point and each augmentation magnitude, with short point names:
-// "bn1 0.148 bn2 0.118"; "-" when there is none (plain training).
+// "bn1 0.148 bn2 0.118"; with more than maxSigmaListed points, "mean 0.134 in [0.129, 0.142] over
+// 52 points" for σ; "-" when there is none (plain training).
 func formatSigma(sigma, mag map[string]float64) string {
 	if len(sigma) == 0 && len(mag) == 0 {
 		return "-"
 	}
 	var parts []string
+	if len(sigma) > maxSigmaListed {
+		lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
+		for _, v := range sigma {
+			lo, hi, sum = math.Min(lo, v), math.Max(hi, v), sum+v
+		}
+		parts = append(parts, fmt.Sprintf("mean %.3f in [%.3f, %.3f] over %d points", sum/float64(len(sigma)), lo, hi, len(sigma)))
+		sigma = nil
+	}
 	for _, m := range []map[string]float64{sigma, mag} {
 		names := make([]string, 0, len(m))
 		for k := range m {
