@@ -6,12 +6,13 @@ import (
 	"hash/fnv"
 	"io"
 	"runtime"
-	"sync"
 
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/par"
 )
 
 // Float is the element type of the kernels.
@@ -197,27 +198,8 @@ func workers(n, cost int) int {
 	return w
 }
 
-// parallel runs f over [0, n) split into w contiguous chunks, one goroutine per chunk; f receives
-// its worker index.
-func parallel(n, w int, f func(worker, lo, hi int)) {
-	if w <= 1 || n <= 1 {
-		f(0, 0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := 0; i < w; i++ {
-		lo, hi := i*n/w, (i+1)*n/w
-		if lo == hi {
-			continue
-		}
-		wg.Add(1)
-		go func(i, lo, hi int) {
-			defer wg.Done()
-			f(i, lo, hi)
-		}(i, lo, hi)
-	}
-	wg.Wait()
-}
+// parallel runs f over [0, n) split into w contiguous chunks (par.Run); f receives its worker index.
+func parallel(n, w int, f func(worker, lo, hi int)) { par.Run(n, w, f) }
 
 // scratch holds buffers an op reuses across executions, indexed by slot (typically the worker).
 // Slots are taken before the workers start: buf is not safe for concurrent use. With a lender

@@ -3,8 +3,8 @@ package optim
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
+
+	"github.com/xreg-onnx/xreg-onnx/internal/par"
 )
 
 // Param is one parameter tensor and its gradient, flattened.
@@ -103,23 +103,7 @@ const chunkSize = 1 << 15
 
 // chunks runs f over [0, n) in up to GOMAXPROCS contiguous chunks at once (the update of each
 // element is independent of the others: the result does not depend on the split).
-func chunks(n int, f func(lo, hi int)) {
-	w := min(runtime.GOMAXPROCS(0), n/chunkSize)
-	if w <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := 1; i < w; i++ {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			f(lo, hi)
-		}(i*n/w, (i+1)*n/w)
-	}
-	f(0, n/w)
-	wg.Wait()
-}
+func chunks(n int, f func(lo, hi int)) { par.Chunks(n, chunkSize, f) }
 
 // State implements Optimizer.
 func (a *Adam) State() State {
