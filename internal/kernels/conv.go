@@ -404,8 +404,6 @@ func im2row[T Float](g *geom, x []T, cg int, row []T) {
 	}
 }
 
-// im2col writes the columns of one image's group (cg channels of h×w) into col, a
-// (cg·kh·kw)×(oh·ow) row-major matrix; taps in the padding are 0.
 // depthwiseGradWeight adds to dw (the kh·kw taps of one filter) the weight gradient of one
 // depthwise plane: for each tap, Σ dy[oy, ox]·x[oy·sh + i·dh − pt, ox·sw + j·dw − pl] over the
 // outputs whose input position lies inside the plane — im2col's columns, without writing them.
@@ -445,6 +443,8 @@ func depthwiseGradWeight[T Float](g *geom, xc, dyc, dw []T) {
 	}
 }
 
+// im2col writes the columns of one image's group (cg channels of h×w) into col, a
+// (cg·kh·kw)×(oh·ow) row-major matrix; taps in the padding are 0.
 func im2col[T Float](g *geom, x []T, cg int, col []T) {
 	p, hw := g.oh*g.ow, g.h*g.w
 	r := 0
