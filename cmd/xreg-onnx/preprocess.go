@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -121,9 +122,15 @@ func preprocessFlagSpec(c *cli.Context, cmd, model string, recorded *preprocess.
 		return nil, preprocessError(cmd, err)
 	}
 	if recorded != nil && s.Marshal() != recorded.Marshal() {
+		// The flags whose step differs from the record (a flag repeating a recorded value is not named).
+		changedFlag := map[string]bool{}
+		got, rec := reflect.ValueOf(s), reflect.ValueOf(*recorded)
+		for field, flag := range preprocessFieldFlags {
+			changedFlag[flag] = !reflect.DeepEqual(got.FieldByName(field).Interface(), rec.FieldByName(field).Interface())
+		}
 		var changed []string
 		for _, f := range preprocessFlagNames {
-			if c.IsSet(f) {
+			if changedFlag[f] {
 				changed = append(changed, "--"+f)
 			}
 		}

@@ -327,6 +327,10 @@ func TestTrainReadsRecordedPreprocessing(t *testing.T) {
 	if out, err := train(filepath.Join(dir, "m5.onnx"), first, "--mean", "0.5,0.4,0.45"); err != nil || bytes.Contains(out, []byte("replaces part")) {
 		t.Errorf("a flag equal to the recorded value is reported as a replacement (%v):\n%s", err, out)
 	}
+	if out, err := train(filepath.Join(dir, "m6.onnx"), first, "--mean", "0.5,0.4,0.45", "--resize", "40"); err != nil ||
+		!bytes.Contains(out, []byte("train: --resize replaces part of the preprocessing")) {
+		t.Errorf("--mean (as recorded) with --resize 40 should name --resize alone (%v):\n%s", err, out)
+	}
 
 	m, err := onnximport.Load(first)
 	if err != nil {
